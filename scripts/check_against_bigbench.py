@@ -12,7 +12,7 @@ compiled, untouched) and run on every task at 0, 1 and 3 shots, in full and with
 `max_examples=7`. Every prompt, choice list and target list must equal ours. With
 `--write-digests`, a sha256 per (task, shots, limit) of BIG-bench's own output is written:
 tests/test_tasks.py checks our rendering against it on every CI run, without the sdist.
-Without --sdist the sdist is downloaded with pip (~360 MB).
+Without --sdist the sdist is downloaded from the package index (~360 MB, sha256 checked).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import collections
 import copy
 import hashlib
 import json
-import subprocess
 import sys
 import tarfile
 import tempfile
@@ -36,6 +35,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from harness.tasks import load_tasks, render  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fetch_bigbench_tasks import check_sdist, download_sdist  # noqa: E402
 
 SHOTS = (0, 1, 3)
 LIMITS = (None, 7)
@@ -96,12 +98,9 @@ def main() -> int:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
-        sdist = args.sdist
-        if sdist is None:
-            subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary",
-                            ":all:", "--no-build-isolation", "bigbench==1.0.0", "-d", tmp],
-                           check=True)
-            sdist = Path(tmp) / "bigbench-1.0.0.tar.gz"
+        if args.sdist:
+            check_sdist(args.sdist)
+        sdist = args.sdist or download_sdist(Path(tmp))
         fns = bigbench_functions(sdist)
 
     digests: dict[str, str] = {}

@@ -6,7 +6,7 @@ Usage:
     python scripts/fetch_bigbench_tasks.py --sdist FILE    # use an sdist already on disk
     python scripts/fetch_bigbench_tasks.py --verify-only   # check tasks/bigbench against MANIFEST
 
-The task files are taken byte for byte from the sdist `bigbench==1.0.0`
+The task files are taken byte for byte from the sdist `bigbench==1.0.0` on PyPI
 (`bigbench/benchmark_tasks/<task>/.../task.json`, ~360 MB download) and every file is
 checked against tasks/bigbench/MANIFEST.sha256. Exits non-zero on any mismatch.
 """
@@ -15,13 +15,18 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import subprocess
+import json
+import os
 import sys
 import tarfile
 import tempfile
+import urllib.request
 from pathlib import Path
 
-SDIST = "bigbench==1.0.0"
+SDIST_NAME = "bigbench"
+SDIST_FILE = "bigbench-1.0.0.tar.gz"
+# sha256 of bigbench-1.0.0.tar.gz as PyPI publishes it (uploaded 2022-06-30).
+SDIST_SHA256 = "1bb398a5512c6d798cdebe0dfa0ac03f67f6033fa6b39c6ef71df978c7cbc5c2"
 SDIST_ROOT = "bigbench-1.0.0/bigbench/benchmark_tasks/"
 TASKS = ("emoji_movie", "periodic_elements", "arithmetic")
 REPO = Path(__file__).resolve().parents[1]
@@ -44,16 +49,49 @@ def read_manifest(path: Path) -> dict[str, str]:
 
 
 def download_sdist(workdir: Path) -> Path:
-    print(f"downloading {SDIST} (sdist, ~360 MB) with pip ...", file=sys.stderr)
-    subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-         "--no-build-isolation", SDIST, "-d", str(workdir)],
-        check=True,
-    )
-    found = sorted(workdir.glob("bigbench-1.0.0.tar.gz"))
-    if not found:
-        sys.exit(f"error: pip did not produce bigbench-1.0.0.tar.gz in {workdir}")
-    return found[0]
+    """Download bigbench-1.0.0.tar.gz from the package index and check its sha256.
+
+    `pip download` cannot fetch this sdist: pip prepares its metadata, which declares a
+    direct-URL dependency (bleurt), and refuses it. So the file is taken from the index pip
+    uses (PIP_INDEX_URL, default PyPI) through the standard JSON simple API (PEP 691), and
+    both the index's sha256 and the one pinned here must match.
+    """
+    index = os.environ.get("PIP_INDEX_URL", "https://pypi.org/simple").rstrip("/")
+    request = urllib.request.Request(f"{index}/{SDIST_NAME}/",
+                                     headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            listing = json.load(response)
+        entry = next(f for f in listing["files"] if f["filename"] == SDIST_FILE)
+    except (OSError, ValueError, KeyError, StopIteration) as exc:
+        sys.exit(f"error: cannot find {SDIST_FILE} on {index} ({exc}); download it by hand and "
+                 "pass --sdist FILE")
+    if entry.get("hashes", {}).get("sha256", SDIST_SHA256) != SDIST_SHA256:
+        sys.exit(f"error: {index} lists {SDIST_FILE} with another sha256 than the pinned one")
+    target = workdir / SDIST_FILE
+    print(f"downloading {entry['url']} (~360 MB) ...", file=sys.stderr)
+    digest = hashlib.sha256()
+    try:
+        with urllib.request.urlopen(entry["url"], timeout=60) as response, open(target, "wb") as out:
+            while chunk := response.read(1 << 20):
+                digest.update(chunk)
+                out.write(chunk)
+    except OSError as exc:
+        sys.exit(f"error: downloading {entry['url']} failed ({exc}); pass --sdist FILE instead")
+    if digest.hexdigest() != SDIST_SHA256:
+        sys.exit(f"error: {target} has sha256 {digest.hexdigest()}, expected {SDIST_SHA256}")
+    return target
+
+
+def check_sdist(sdist: Path) -> None:
+    """Refuse an sdist that is not BIG-bench 1.0.0's (by its pinned sha256)."""
+    digest = hashlib.sha256()
+    with open(sdist, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    if digest.hexdigest() != SDIST_SHA256:
+        sys.exit(f"error: {sdist} is not {SDIST_FILE} (sha256 {digest.hexdigest()}, expected "
+                 f"{SDIST_SHA256})")
 
 
 def extract_task_files(sdist: Path) -> dict[str, bytes]:
@@ -98,6 +136,8 @@ def main() -> int:
         return 1 if problems else 0
 
     with tempfile.TemporaryDirectory() as tmp:
+        if args.sdist:
+            check_sdist(args.sdist)
         sdist = args.sdist or download_sdist(Path(tmp))
         files = extract_task_files(sdist)
     if not files:
