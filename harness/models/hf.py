@@ -12,6 +12,7 @@ lost or done twice. All log-softmaxes are taken in float32.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import logging
 import os
 from collections.abc import Sequence
@@ -112,6 +113,10 @@ class HFBackend:
         self.tokenizer = self._load_tokenizer(source, location)
         self.model = self._load_model(source, location, dtype, allow_pickle)
         self.model.eval()
+        # transformers renamed the KV-cache argument and output from `past_key_values` to
+        # `cache`; use the model's own name so neither version warns on every call.
+        self._cache_arg = ("cache" if "cache" in inspect.signature(self.model.forward).parameters
+                           else "past_key_values")
         self.max_length = int(getattr(self.model.config, "max_position_embeddings", 0) or 4096)
         eos = self.model.generation_config.eos_token_id
         if eos is None:
@@ -397,7 +402,7 @@ class HFBackend:
                          use_cache=True, logits_to_keep=1)
         first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)  # (groups, vocab)
         first_greedy = first.argmax(-1)
-        cache = out.past_key_values
+        cache = self._cache_of(out)
         context_lengths = mask.sum(-1)
 
         # Token 0 of every continuation comes from its context's last position.
@@ -437,7 +442,7 @@ class HFBackend:
             pos = context_lengths.index_select(0, select)[:, None] + torch.arange(
                 steps, device=self.device)[None, :]
             logits = self.model(input_ids=inputs, attention_mask=full_mask, position_ids=pos,
-                                past_key_values=chunk_cache, use_cache=False).logits.float()
+                                use_cache=False, **{self._cache_arg: chunk_cache}).logits.float()
             logprobs = torch.log_softmax(logits, dim=-1)
             token_lp = logprobs.gather(-1, targets[..., None]).squeeze(-1).cpu().tolist()
             greedy = (logits.argmax(-1) == targets).cpu().tolist()
@@ -445,6 +450,9 @@ class HFBackend:
                 n = len(cont) - 1
                 head = results[index]
                 results[index] = self._finish(cont, [head, *zip(token_lp[i][:n], greedy[i][:n])])
+
+    def _cache_of(self, out):
+        return getattr(out, self._cache_arg)
 
     def _finish(self, cont: list[int], pairs: list[tuple[float, bool]]) -> TokenScores:
         return TokenScores(tokens=tuple(self.tokenizer.convert_ids_to_tokens(cont)),
@@ -492,7 +500,7 @@ class HFBackend:
         ids, mask, positions = self._left_pad([contexts[i] for i in batch])
         out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions,
                          use_cache=True, logits_to_keep=1)
-        cache = out.past_key_values
+        cache = self._cache_of(out)
         logits = out.logits[:, -1]
         last_pos = positions[:, -1]
         active = list(batch)
@@ -530,8 +538,9 @@ class HFBackend:
             mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=-1)
             last_pos = last_pos + 1
             out = self.model(input_ids=next_ids[:, None], attention_mask=mask,
-                             position_ids=last_pos[:, None], past_key_values=cache, use_cache=True)
-            cache, logits = out.past_key_values, out.logits[:, -1]
+                             position_ids=last_pos[:, None], use_cache=True,
+                             **{self._cache_arg: cache})
+            cache, logits = self._cache_of(out), out.logits[:, -1]
 
 
 def _estimate_params(config) -> int | None:
