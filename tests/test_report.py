@@ -60,14 +60,15 @@ def make_records(task: str, level: int) -> list[ExampleRecord]:
     return records
 
 
-def write_run(out: Path, model: dict, task: str, records: list[ExampleRecord]) -> Path:
-    folder = results.run_dir(out, model, task, 0)
+def write_run(out: Path, model: dict, task: str, records: list[ExampleRecord], shots: int = 0,
+              demo_labels: str = "true") -> Path:
+    folder = results.run_dir(out, model, task, shots, demo_labels)
     generation = {"max_new_tokens": 16, "early_stop": True, "max_chars": None}
     task_info = {"name": task, "sha256": "0" * 64, "preferred_score": "exact_str_match"}
     session = {"wall_s": 1.5, "command": "harness sweep --family tiny (synthetic)", "batch_size": "auto",
                "limit": None, "git": {"commit": "abc123", "dirty": False},
                "versions": {"python": "3.11", "numpy": np.__version__, "harness": "0.1.0"}}
-    identity = results.run_identity(model, task_info, 0, generation)
+    identity = results.run_identity(model, task_info, shots, generation, demo_labels)
     folder.mkdir(parents=True)
     (folder / "manifest.json").write_text(json.dumps(
         {"identity": identity, "sessions": [session], "model": model, "task": task_info}), encoding="utf-8")
@@ -219,7 +220,10 @@ def test_cli_lone_model_and_errors(tmp_path, capsys):
     out = build_sweep(tmp_path / "lone", lone_only=True)
     assert main(["report", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert printed.strip() == f"{out / 'report' / 'index.html'} (0 figures, each as PNG and SVG)"
+    # one model: no curve, only its reliability diagram (its records have choice log-probs)
+    assert printed.strip() == f"{out / 'report' / 'index.html'} (1 figures, each as PNG and SVG)"
+    assert [p.name for p in figure_files(out / "report")] == [
+        "fig-reliability-arithmetic-2_digit_addition-shots0-other.png"]
     assert "No series of two or more models" in (out / "report" / "summary.md").read_text(encoding="utf-8")
     empty = tmp_path / "empty"
     empty.mkdir()

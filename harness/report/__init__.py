@@ -8,7 +8,10 @@ Writes into `<results>/report/`: `index.html` (one page, no server or script), `
 (verdicts and compact tables for a README) and each figure as `fig-*.png` (150 dpi) and
 `fig-*.svg`. Flow: `data` gathers runs into blocks and series (pure), `analysis` runs
 harness.emergence on them (pure), `figures` draws (matplotlib, imported only when a report is
-built), `html` and `markdown` write the text. Stale `fig-*` files from an earlier report are
+built), `html` and `markdown` write the text. Axes beyond size and metric (shot counts,
+calibration, scratchpad vs direct, relabelled demonstrations) are gathered by `axes` and
+`compare` (pure), drawn by `axes_figures` and written by `axes_html`, each section only when the
+results hold its data. Stale `fig-*` files from an earlier report are
 removed first, so the folder holds exactly what the page shows.
 """
 
@@ -50,7 +53,8 @@ def build_report(results_dir: str | os.PathLike[str], x_axis: XAxis = "non_embed
     resamples (with `seed`) for every emergence statistic. Raises HarnessError for a missing or
     empty results folder, an unreadable summary or a damaged examples.jsonl.
     """
-    from harness.report import figures, html, markdown
+    from harness.report import axes_figures, axes_html, figures, html, markdown
+    from harness.report.compare import gather_axes
 
     if x_axis not in X_AXES:
         raise HarnessError(f"unknown x axis {x_axis!r}; choose one of {', '.join(X_AXES)}")
@@ -64,17 +68,21 @@ def build_report(results_dir: str | os.PathLike[str], x_axis: XAxis = "non_embed
     for block in blocks:
         results[block.slug] = tuple(analyze(block, series, cache, n_boot, seed)
                                     for series in (*block.size_series, *block.step_series))
+    axes = gather_axes(blocks, results, cache, n_boot, seed)
     report_dir = results_dir / REPORT_DIR
     report_dir.mkdir(parents=True, exist_ok=True)
     for stale in [*report_dir.glob("fig-*.png"), *report_dir.glob("fig-*.svg")]:
         stale.unlink()
     written = figures.write_figures(blocks, report_dir, x_axis)
+    written += axes_figures.write_axes_figures(axes, report_dir, x_axis)
     scored = [str(run.summary.get("provenance", {}).get("scored", "")) for run in runs]
     page = html.Page(title="Emergence report", results_label=str(results_dir), x_axis=x_axis,
                      runs=tuple(runs), blocks=tuple(blocks), results=results, figures=tuple(written),
-                     latest_scored=max(scored) if any(scored) else "–", n_boot=n_boot, seed=seed)
+                     latest_scored=max(scored) if any(scored) else "–", n_boot=n_boot, seed=seed,
+                     sections=tuple(axes_html.render_sections(axes, written, x_axis)))
     index = report_dir / "index.html"
     atomic_write_text(index, html.render_page(page, cache))
+    prefix = _link_prefix(report_dir)
     atomic_write_text(report_dir / "summary.md", markdown.render_summary(
-        str(results_dir), blocks, results, written, _link_prefix(report_dir)))
+        str(results_dir), blocks, results, written, prefix, axes_html.render_markdown(axes, written, prefix)))
     return index

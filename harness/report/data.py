@@ -149,6 +149,8 @@ class FigureFile:
     caption: str
     block_slug: str | None = None  # the block it belongs to; None for an overview
     overview_of: str | None = None  # "arithmetic-shots0" for an overview of a task's subtasks
+    section: str = ""  # an axis section ("shots", "calibration", ...; harness.report.axes_figures)
+    key: str = ""  # within a section: the comparison's slug it belongs to
 
     @property
     def png(self) -> str:

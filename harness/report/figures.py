@@ -6,7 +6,10 @@ stays on the axis; one line per size). Error bars are each summary's 95% CI; a d
 line marks the metric's chance level. Metrics bounded in [0, 1] keep that full range, so a
 change of 0.02 does not look like a jump. Per task with several subtasks (arithmetic), one
 overview: exact match (left axis) against the target's log-prob (right axis) per subtask.
-Colours: Okabe & Ito's colour-blind-safe palette, with a distinct marker per line.
+Colours: Okabe & Ito's colour-blind-safe palette, with a distinct marker per line. Size axes
+that span under two decades are ticked at every model's size; when saved, a tick label that
+would overlap its neighbour moves to a second line (`stagger_x_labels`), so close sizes
+("595k", "928k") stay readable at any panel width.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, MaxNLocator
+from matplotlib.ticker import Formatter, FuncFormatter, MaxNLocator
 
 from harness.metrics import METRICS
 from harness.report.data import PANELS, X_AXES, Block, FigureFile, Run, Series, XAxis
@@ -95,11 +98,7 @@ def _set_x(ax, axis: str, xs: Sequence[float] = ()) -> None:
         ax.set_xscale("log")
         sizes = sorted({x for x in xs if x > 0})
         if sizes and math.log10(sizes[-1] / sizes[0]) < 2:
-            ticks: list[float] = []
-            for size in sizes:  # skip a size too close to the last labelled one to fit a label
-                if not ticks or math.log10(size / ticks[-1]) >= 0.25:
-                    ticks.append(size)
-            ax.set_xticks(ticks)
+            ax.set_xticks(sizes)  # labels that would collide are staggered when saved (`stagger_x_labels`)
     ax.xaxis.set_major_formatter(FuncFormatter(human))
     ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, p: ""))
 
@@ -244,8 +243,63 @@ def overview_figure(blocks: Sequence[Block], axis: str, x_axis: XAxis) -> Figure
     return fig
 
 
+class _Staggered(Formatter):
+    """Another formatter's labels, some moved to a second line ("\\n595k") and some blanked."""
+
+    def __init__(self, inner: Formatter, rows: dict[float, int]) -> None:
+        self.inner, self.rows = inner, rows
+
+    def _place(self, value: float, text: str) -> str:
+        row = next((r for v, r in self.rows.items() if math.isclose(v, value, rel_tol=1e-9, abs_tol=1e-12)),
+                   0)
+        return "" if row < 0 else "\n" * row + text
+
+    def __call__(self, value, pos=None) -> str:
+        return self._place(value, self.inner(value, pos))
+
+    def format_ticks(self, values) -> list[str]:
+        return [self._place(v, text) for v, text in zip(values, self.inner.format_ticks(values))]
+
+    def set_locs(self, locs) -> None:
+        self.inner.set_locs(locs)
+
+    def get_offset(self) -> str:
+        return self.inner.get_offset()
+
+
+def stagger_x_labels(fig: Figure, gap_px: float = 4.0) -> None:
+    """Give x tick labels that would overlap a neighbour a second line; blank one that still would.
+
+    Measured on the laid-out figure, so it holds for any panel width: two close sizes on a log
+    axis ("595k" and "928k") print one above the other instead of on top of each other.
+    """
+    fig.draw_without_rendering()
+    for ax in fig.axes:
+        if not ax.get_visible() or not ax.xaxis.get_visible():
+            continue
+        locs = list(ax.xaxis.get_majorticklocs())
+        left, right = ax.get_window_extent().intervalx
+        placed = []
+        for loc, tick in zip(locs, ax.xaxis.get_major_ticks(len(locs))):
+            label = tick.label1
+            x_px = ax.transData.transform((loc, 0))[0]
+            if label.get_visible() and label.get_text() and left - 1 <= x_px <= right + 1:
+                start, end = label.get_window_extent().intervalx
+                placed.append((float(start), float(end), float(loc)))
+        ends = [-math.inf, -math.inf]  # right edge of the last label on each line
+        rows: dict[float, int] = {}
+        for start, end, loc in sorted(placed):
+            row = next((r for r, last in enumerate(ends) if start >= last + gap_px), -1)
+            rows[loc] = row
+            if row >= 0:
+                ends[row] = end
+        if any(row != 0 for row in rows.values()):
+            ax.xaxis.set_major_formatter(_Staggered(ax.xaxis.get_major_formatter(), rows))
+
+
 def save(fig: Figure, report_dir: Path, stem: str) -> None:
     with matplotlib.rc_context(STYLE):
+        stagger_x_labels(fig)
         fig.savefig(report_dir / f"{stem}.png", dpi=DPI)
         fig.set_layout_engine("none")  # keep the positions just laid out: half the time for the SVG
         fig.savefig(report_dir / f"{stem}.svg", metadata={"Date": None})

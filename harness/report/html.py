@@ -94,6 +94,7 @@ class Page:
     latest_scored: str  # the newest summary's scoring time (not now: the page is reproducible)
     n_boot: int
     seed: int
+    sections: tuple[tuple[str, str, str], ...] = ()  # (anchor, title, HTML) of the axis sections
 
 
 def _figure(figure: FigureFile) -> str:
@@ -281,6 +282,7 @@ def render_page(page: Page, cache: ExampleCache) -> str:
             verdicts.append(_verdict(result))
     verdicts_html = "".join(v for v in verdicts if v) or (
         '<p class="muted">No series of two or more models: nothing to give a verdict on.</p>')
+    axis_nav = "".join(f'<li><a href="#{esc(key)}">{esc(title)}</a></li>' for key, title, _ in page.sections)
     sections = []
     shown_overviews = set()
     for block in page.blocks:
@@ -302,11 +304,12 @@ def render_page(page: Page, cache: ExampleCache) -> str:
 checkpoint(s), {len(page.blocks)} task setting(s); x axis: {esc(X_AXES[page.x_axis])}.
 Latest run scored {esc(page.latest_scored)}; page by harness {esc(__version__)}
 (<code>harness report</code>).</p>
-<nav><ul><li><a href="#verdicts">Verdicts</a></li>{nav}<li><a href="#provenance">Provenance</a></li>
+<nav><ul><li><a href="#verdicts">Verdicts</a></li>{nav}{axis_nav}<li><a href="#provenance">Provenance</a></li>
 <li><a href="#method">How to read this</a></li></ul></nav>
 <h2 id="verdicts">Verdicts</h2>
 {verdicts_html}
 {"".join(sections)}
+{"".join(section for _, _, section in page.sections)}
 <h2 id="provenance">Provenance</h2>
 {_provenance(page.runs)}
 {_method(page)}

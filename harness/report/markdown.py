@@ -53,8 +53,11 @@ def headline_results(block: Block, results: Sequence[SeriesResult]) -> list[Seri
 
 
 def render_summary(results_label: str, blocks: Sequence[Block], results: dict[str, tuple[SeriesResult, ...]],
-                   figures: Sequence[FigureFile], link_prefix: str) -> str:
-    """`link_prefix` is prepended to figure file names: 'results/report/' (repo root) or ''."""
+                   figures: Sequence[FigureFile], link_prefix: str, extra: Sequence[str] = ()) -> str:
+    """`link_prefix` is prepended to figure file names: 'results/report/' (repo root) or ''.
+
+    `extra`: lines appended at the end (the axis sections, harness.report.axes_html.render_markdown).
+    """
     lines = ["# Emergence report", "",
              f"From `harness report {results_label}`: size series and each family's largest model over "
              "training steps; every series, number, CI and provenance is on the full page "
@@ -100,4 +103,5 @@ def render_summary(results_label: str, blocks: Sequence[Block], results: dict[st
         if shown:
             lines.append("")
         lines.extend(f"![{f.caption}]({link_prefix}{f.png})" for f in shown)
+    lines.extend(extra)
     return "\n".join(lines) + "\n"
