@@ -9,6 +9,8 @@ REVISION ?=
 TASKS ?= emoji_movie,periodic_elements,arithmetic
 TASK ?= emoji_movie
 SHOTS ?= 0
+# answers shown in few-shot demonstrations: true, flipped or unrelated
+DEMO_LABELS ?= true
 # examples per subtask; LIMIT= (empty) runs every example
 LIMIT ?= 100
 FAMILY ?= pico
@@ -18,7 +20,8 @@ JOBS ?= 2
 OUT ?= results
 
 opt = $(if $(2),$(1) $(2),)
-run_flags = --tasks $(TASKS) --shots $(SHOTS) $(call opt,--limit,$(LIMIT)) --out $(OUT)
+run_flags = --tasks $(TASKS) --shots $(SHOTS) $(call opt,--limit,$(LIMIT)) --out $(OUT) \
+	--demo-labels $(DEMO_LABELS)
 
 .PHONY: setup test lint tasks prompts models eval sweep family rescore bench report
 

@@ -202,6 +202,7 @@ def evaluate_task(backend: Backend, task: Task, shots: int, settings: EvalSettin
         "finished": results.now(), "wall_s": round(wall_s, 2), "new_examples": len(todo),
         "reused_examples": len(prompts) - len(todo),
         "batch_size": getattr(backend, "batch_size", None), "device": model["device"],
+        "peak_gpu_mb": backend.peak_memory_mb() if hasattr(backend, "peak_memory_mb") else None,
         "processes": ranks.world, "limit": settings.limit, "command": " ".join(sys.argv),
         "git": results.git_state(), "versions": results.library_versions(),
     })

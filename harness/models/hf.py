@@ -451,6 +451,12 @@ class HFBackend:
                 head = results[index]
                 results[index] = self._finish(cont, [head, *zip(token_lp[i][:n], greedy[i][:n])])
 
+    def peak_memory_mb(self) -> float | None:
+        """Peak GPU memory allocated by torch on this backend's device so far (None on CPU)."""
+        if not self.device.startswith("cuda"):
+            return None
+        return round(torch.cuda.max_memory_allocated(self.device) / 2**20, 1)
+
     def _cache_of(self, out):
         return getattr(out, self._cache_arg)
 
