@@ -49,6 +49,7 @@ from harness.report.figures import (
     _subtask_title,
     _title,
     save,
+    small_multiples,
 )
 from harness.report.html import format_value
 
@@ -159,12 +160,7 @@ def shots_overview(comparisons: Sequence[ShotsComparison], x_axis: XAxis, metric
     cells = [c for c in comparisons if metric in c.metrics]
     if len(cells) < 2:
         return None
-    n_cols = min(5, len(cells))
-    n_rows = math.ceil(len(cells) / n_cols)
-    fig = Figure(figsize=(WIDTH_IN, 2.5 * n_rows + 1.1), layout="constrained")
-    grid = fig.subplots(n_rows, n_cols, squeeze=False)
-    for ax in grid.ravel()[len(cells):]:
-        ax.set_visible(False)
+    fig, grid, n_cols = small_multiples(len(cells))
     for cell, (ax, comparison) in enumerate(zip(grid.ravel(), cells)):
         colors = _blues(len(comparison.series))
         count = len(comparison.series)
@@ -243,12 +239,7 @@ def calibration_trend_figure(calibrations: Sequence[CalibrationBlock], x_axis: X
     cells = [c for c in calibrations if len(c.series.runs) > 1]
     if not cells:
         return None
-    n_cols = min(5, len(cells))
-    n_rows = math.ceil(len(cells) / n_cols)
-    fig = Figure(figsize=(_width(n_cols, 2.6), 2.5 * n_rows + 1.1), layout="constrained")
-    grid = fig.subplots(n_rows, n_cols, squeeze=False)
-    for ax in grid.ravel()[len(cells):]:
-        ax.set_visible(False)
+    fig, grid, n_cols = small_multiples(len(cells), _width(min(5, len(cells)), 2.6))
     for cell, (ax, calibration) in enumerate(zip(grid.ravel(), cells)):
         series = calibration.series
         ece, brier = "expected_calibration_error", "brier_score"

@@ -180,6 +180,18 @@ def _subtask_title(task: str) -> str:
     return sub.replace("_digit_", "-digit ").replace("_", " ")
 
 
+def small_multiples(n_cells: int, width_in: float = WIDTH_IN, max_cols: int = 5
+                    ) -> tuple[Figure, np.ndarray, int]:
+    """A figure of `n_cells` panels, at most `max_cols` a row, spare panels hidden: (fig, grid, n_cols)."""
+    n_cols = min(max_cols, n_cells)
+    n_rows = math.ceil(n_cells / n_cols)
+    fig = Figure(figsize=(width_in, 2.5 * n_rows + 1.1), layout="constrained")
+    grid = fig.subplots(n_rows, n_cols, squeeze=False)
+    for ax in grid.ravel()[n_cells:]:
+        ax.set_visible(False)
+    return fig, grid, n_cols
+
+
 def overview_figure(blocks: Sequence[Block], axis: str, x_axis: XAxis) -> Figure | None:
     """Exact match (left axis, [0, 1]) and target log-prob (right axis) for each subtask of a task.
 
@@ -200,15 +212,10 @@ def overview_figure(blocks: Sequence[Block], axis: str, x_axis: XAxis) -> Figure
             cells.append((block, chosen))
     if len(cells) < 2:
         return None
-    n_cols = min(5, len(cells))
-    n_rows = math.ceil(len(cells) / n_cols)
-    fig = Figure(figsize=(WIDTH_IN, 2.5 * n_rows + 1.1), layout="constrained")
-    grid = fig.subplots(n_rows, n_cols, squeeze=False)
+    fig, grid, n_cols = small_multiples(len(cells))
     left_metric, right_metric = OVERVIEW_METRICS
     colors = {left_metric: OKABE_ITO[0], right_metric: OKABE_ITO[1]}
     handles: dict[str, object] = {}
-    for ax in grid.ravel()[len(cells):]:
-        ax.set_visible(False)
     for cell, (ax, (block, chosen)) in enumerate(zip(grid.ravel(), cells)):
         right = ax.twinx()
         for index, series in enumerate(chosen):
