@@ -53,6 +53,7 @@ class BenchError(Exception):
 class BenchConfig:
     model: str = "smollm2-135m"
     repeats: int = 3
+    repeats_for: tuple[tuple[str, int], ...] = ()  # per-workload overrides, e.g. (("periodic_mc", 1),)
     limit: int | None = None  # examples per workload (per subtask for arithmetic)
     quick: bool = False
     out: Path = Path("results/bench")
@@ -70,6 +71,9 @@ class BenchConfig:
     gpu_batch_size_lmeval: int = 64
     gpu_peak_tflops: float | None = None  # default: the data-sheet peak of the device found
     keep: bool = False  # keep the temporary folder (configs, logs)
+
+    def repeats_of(self, workload: str) -> int:
+        return dict(self.repeats_for).get(workload, self.repeats)
 
     def quick_version(self) -> BenchConfig:
         """Tiny subsets: every code path in a few minutes on a laptop CPU."""
@@ -116,12 +120,14 @@ def run_workload(config: BenchConfig, workers: Workers, workload: wl.Workload, t
                  state: dict) -> dict:
     path = prepare(workload, tmp)
     say(f"{workload.name}: {len(workload.docs)} docs, {workload.n_requests} requests")
-    ours = workers.run(job_for(config, "ours", config.model, [path], tmp))
+    repeats = config.repeats_of(workload.name)
+    ours = workers.run(job_for(config, "ours", config.model, [path], tmp, repeats=repeats))
     state.setdefault("model_folder", ours.get("model_folder"))
     state.setdefault("model_info", ours.get("model_info"))
     state.setdefault("versions", {}).update(ours["versions"])
     state.setdefault("threads", ours["threads"])
-    theirs = workers.run(job_for(config, "lmeval", state["model_folder"], [path], tmp))
+    theirs = workers.run(job_for(config, "lmeval", state["model_folder"], [path], tmp,
+                                 repeats=repeats))
     state["versions"].update(theirs["versions"])
     for engine, record in (("ours", ours), ("lmeval", theirs)):
         state.setdefault("load_s", {}).setdefault(engine, []).append(record["load_s"])
@@ -129,6 +135,7 @@ def run_workload(config: BenchConfig, workers: Workers, workload: wl.Workload, t
     exact = next(r for r in ours["runs"] if r["mode"] == "exact")
     their_run = theirs["runs"][0]
     result = {"name": workload.name, "kind": workload.kind, "n_docs": len(workload.docs),
+              "repeats": repeats,
               "n_requests": workload.n_requests, "max_new_tokens": workload.max_new_tokens,
               "tasks": sorted({d.task for d in workload.docs}),
               "ours": engine_summary(ours, exact), "lmeval": engine_summary(theirs, their_run),
@@ -331,9 +338,19 @@ def run(config: BenchConfig) -> dict:
         "model": {"name": config.model, "folder": state.get("model_folder"), "info": info},
         "load_s": {k: median(v) for k, v in state.get("load_s", {}).items()},
         "import_s": {k: median(v) for k, v in state.get("import_s", {}).items()},
-        "workloads": results, "scaling": scaling, "gpu": gpu_result,
+        "workloads": results, "overall": overall(results), "scaling": scaling, "gpu": gpu_result,
         "notes": auto_notes(results) + list(STATIC_NOTES),
     }
+
+
+def overall(workloads: list[dict]) -> dict | None:
+    """The workloads together: the sum of each engine's median times (the same work for both)."""
+    if not workloads:
+        return None
+    ours = sum(w["ours"]["median_s"] for w in workloads)
+    theirs = sum(w["lmeval"]["median_s"] for w in workloads)
+    return {"workloads": [w["name"] for w in workloads], "ours_s": ours, "lmeval_s": theirs,
+            "ratio": theirs / ours}
 
 
 def _git_commit() -> str | None:
@@ -362,6 +379,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add = parser.add_argument
     add("--model", default=BenchConfig.model, help="alias, local folder or .gguf (our loader)")
     add("--repeats", type=int, default=None, help="timed repeats per workload (3; --quick: 2)")
+    add("--repeats-for", default="", help="per-workload repeats, e.g. periodic_mc=1")
     add("--limit", type=int, default=None, help="examples per workload (arithmetic: per subtask)")
     add("--quick", action="store_true", help="tiny subsets: a smoke run")
     add("--out", type=Path, default=BenchConfig.out)
@@ -390,10 +408,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def repeats_for(text: str) -> tuple[tuple[str, int], ...]:
+    """'periodic_mc=1,emoji_mc=5' -> (("periodic_mc", 1), ("emoji_mc", 5))."""
+    pairs = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        name, _, count = part.partition("=")
+        if name not in SECTIONS or not count.isdigit() or int(count) < 1:
+            raise BenchError(f"--repeats-for {part!r}: use WORKLOAD=N with N >= 1 and a workload "
+                             f"from {', '.join(SECTIONS)}")
+        pairs.append((name, int(count)))
+    return tuple(pairs)
+
+
 def config_from_args(args: argparse.Namespace) -> BenchConfig:
     split = lambda text: tuple(part.strip() for part in text.split(",") if part.strip())  # noqa: E731
     return BenchConfig(
-        model=args.model, repeats=args.repeats or (2 if args.quick else 3), limit=args.limit,
+        model=args.model, repeats=args.repeats or (2 if args.quick else 3),
+        repeats_for=repeats_for(args.repeats_for), limit=args.limit,
         quick=args.quick, out=args.out, workloads=split(args.workloads),
         arith_tasks=split(args.arith_tasks), arith_limit=args.arith_limit, device=args.device,
         batch_size_ours=args.batch_size, batch_size_lmeval=args.lmeval_batch_size,

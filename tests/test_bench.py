@@ -167,6 +167,13 @@ def test_markdown_tables():
     assert any(line.startswith("| arith_gen (ours: default early stop)") for line in lines)
     assert "4/4 generations" in text and "| examples | 16 | 16 | 256 | 1.00 | 3.00 | 3.00x" in text
     assert "GPU section skipped: no CUDA GPU visible" in text and "- a note" in text
+    fake = _fake_bench({"skipped": "no CUDA GPU visible"})
+    fake["settings"]["repeats_for"] = [["periodic_mc", 1]]
+    fake["overall"] = {"workloads": ["emoji_mc"], "ours_s": 1.0, "lmeval_s": 2.0, "ratio": 2.0}
+    text = report.render_markdown(fake)
+    assert "median of 3 repeats (periodic_mc: 1)" in text
+    assert "Overall (emoji_mc together, the sum of the medians): ours 1.00 s, lm-eval 2.00 s, " \
+           "lm-eval / ours 2.00x." in text
     gpu = {"device_name": "NVIDIA H100 80GB HBM3", "peak_tflops": 989.0, "shots": 8,
            "n_requests": 2000, "rows": [{"shape": "pythia-160m", "non_embedding_params": 85e6,
                                          "engine": "ours", "median_s": 1.0,
@@ -184,6 +191,14 @@ def test_cli_config_and_errors():
     assert quick.limit == 3 and quick.scale_examples == 2 and len(quick.gpu_shapes) == 1
     with pytest.raises(bench.BenchError, match="unknown workload"):
         bench.run(bench.BenchConfig(workloads=("emoji",)))
+    config = bench.config_from_args(bench.parse_args(["--repeats", "3", "--repeats-for", "periodic_mc=1"]))
+    assert config.repeats_of("periodic_mc") == 1 and config.repeats_of("emoji_mc") == 3
+    for bad in ("periodic=1", "periodic_mc=0", "periodic_mc"):
+        with pytest.raises(bench.BenchError, match="--repeats-for"):
+            bench.config_from_args(bench.parse_args(["--repeats-for", bad]))
+    both = bench.overall([{"name": "a", "ours": {"median_s": 1.0}, "lmeval": {"median_s": 4.0}},
+                          {"name": "b", "ours": {"median_s": 3.0}, "lmeval": {"median_s": 8.0}}])
+    assert both == {"workloads": ["a", "b"], "ours_s": 4.0, "lmeval_s": 12.0, "ratio": 3.0}
     from bench_lmeval import gpu
 
     assert gpu.peak_tflops("NVIDIA H100 80GB HBM3") == 989.0

@@ -119,6 +119,22 @@ def gpu_section(gpu: dict) -> str:
                                   "MFU", "peak GPU MB", "load (s)"), rows)
 
 
+def _repeats(bench: dict) -> str:
+    text = f"{bench['settings']['repeats']} repeats"
+    overrides = bench["settings"].get("repeats_for") or ()
+    if overrides:
+        text += " (" + ", ".join(f"{name}: {count}" for name, count in overrides) + ")"
+    return text
+
+
+def _overall(overall: dict | None) -> list[str]:
+    if not overall:
+        return []
+    return [f"Overall ({', '.join(overall['workloads'])} together, the sum of the medians): ours "
+            f"{seconds(overall['ours_s'])} s, lm-eval {seconds(overall['lmeval_s'])} s, "
+            f"lm-eval / ours {ratio(overall['ratio'])}.", ""]
+
+
 def render_markdown(bench: dict) -> str:
     env, model = bench["environment"], bench["model"]
     parts = [
@@ -126,7 +142,7 @@ def render_markdown(bench: dict) -> str:
         "",
         f"Model {model['name']} ({model.get('folder', '')}), {env['dtype']} on {env['device']}, "
         f"{env['threads']} torch threads on {env['cpu_count']} CPUs; median of "
-        f"{bench['settings']['repeats']} repeats, model load excluded. Batch: ours "
+        f"{_repeats(bench)}, model load excluded. Batch: ours "
         f"{bench['settings']['batch_size_ours']}, lm-eval {bench['settings']['batch_size_lmeval']}. "
         f"Versions: {', '.join(f'{k} {v}' for k, v in env['versions'].items())}.",
         "",
@@ -139,6 +155,7 @@ def render_markdown(bench: dict) -> str:
         "",
         table(WORKLOAD_HEADER, workload_rows(bench["workloads"])),
         "",
+        *_overall(bench.get("overall")),
         table(("engine", "imports (s)", "model load (s)"),
               [[name, seconds(bench.get("import_s", {}).get(name)), seconds(value)]
                for name, value in bench.get("load_s", {}).items()]),
