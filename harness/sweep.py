@@ -147,7 +147,7 @@ def run_sweep(points: Sequence[Point], settings: EvalSettings, *, dtype: str = "
     summaries: list[dict[str, Any]] = []
     try:
         for number, point in enumerate(points, start=1):
-            label = f"{point.model}@{point.revision or 'main'}"
+            label = f"{point.model}@{resolve(point.model, point.revision).revision}"
             if _finished(settings.out, point, dtype, boundary, settings, tasks):
                 log.info("[%d/%d] %s: finished earlier, skipped", number, len(points), label)
                 if bar is not None:
