@@ -51,6 +51,25 @@ def test_cached_scoring_equals_a_plain_forward_pass(model):
         assert len(scores.tokens) == len(values) > 0
 
 
+SHARED = [LoglikRequest(PROMPT, c) for c in ("hydrogen", "helium", "banana house finding nemo",
+                                             "19", "the element", "What is 12 plus 7?", "A", "")]
+SHARED += [LoglikRequest("house", c) for c in (" banana", " banana house", " What movie", " 1")]
+
+
+@pytest.mark.parametrize("budget", [None, 40, 1 << 14])
+def test_packed_continuations_equal_plain_forward_passes(tiny_model_dir, budget):
+    """Several continuations of one context share a packed row (a block-diagonal mask after the
+    context); a small budget splits them over several rows. Every token's log-prob must equal a
+    plain forward pass over context + continuation."""
+    backend = load_model(str(tiny_model_dir), batch_size="2" if budget is None else "auto")
+    if budget is not None:
+        backend.token_budget = budget
+    for request, scores in zip(SHARED, backend.loglikelihood(SHARED)):
+        values, greedy = _reference_scores(backend, request)
+        assert scores.logprobs == pytest.approx(values, abs=1e-4)
+        assert list(scores.is_greedy) == greedy
+
+
 @pytest.mark.parametrize("batch_size", ["1", "3", "auto"])
 def test_scores_do_not_depend_on_batch_size_or_order(tiny_model_dir, model, batch_size):
     reference = model.loglikelihood(REQUESTS)

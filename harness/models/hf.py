@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
           "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}
 CPU_TOKEN_BUDGET = 8192
+# Most continuation tokens packed into one row behind a shared context (see _score_groups).
+PACK_TOKENS = 512
 MIN_TOKEN_BUDGET = 64
 
 
@@ -394,7 +396,6 @@ class HFBackend:
 
     @torch.inference_mode()
     def _score_groups(self, batch_groups: list[list[int]], encoded: list, results: list) -> None:
-        from transformers import DynamicCache
 
         contexts = [encoded[g[0]][0] for g in batch_groups]
         ids, mask, positions = self._left_pad(contexts)
@@ -406,7 +407,7 @@ class HFBackend:
         context_lengths = mask.sum(-1)
 
         # Token 0 of every continuation comes from its context's last position.
-        tails = []  # (request index, group row, continuation ids) for tokens 1..m-1
+        tails: dict[int, list[int]] = {}  # group row -> requests with tokens 1..m-1 to score
         for row, group in enumerate(batch_groups):
             for index in group:
                 cont = encoded[index][1]
@@ -415,47 +416,84 @@ class HFBackend:
                     continue
                 results[index] = (float(first[row, cont[0]]), bool(first_greedy[row] == cont[0]))
                 if len(cont) > 1:
-                    tails.append((index, row, cont))
+                    tails.setdefault(row, []).append(index)
                 else:
                     results[index] = self._finish(cont, [results[index]])
         if not tails:
             return
         width = ids.shape[1]
-        for chunk in plan_batches([width + len(c) - 1 for _, _, c in tails], self.token_budget,
-                                  self.max_rows):
-            items = [tails[i] for i in chunk]
-            select = torch.tensor([row for _, row, _ in items], device=self.device)
-            chunk_cache = DynamicCache(
-                [(layer.keys.index_select(0, select), layer.values.index_select(0, select))
-                 for layer in cache.layers])
-            steps = max(len(c) - 1 for _, _, c in items)
-            inputs = torch.full((len(items), steps), self.pad_id, dtype=torch.long)
-            targets = torch.zeros((len(items), steps), dtype=torch.long)
-            cont_mask = torch.zeros((len(items), steps), dtype=torch.long)
-            for i, (_, _, cont) in enumerate(items):
-                n = len(cont) - 1
-                inputs[i, :n] = torch.tensor(cont[:-1])
-                targets[i, :n] = torch.tensor(cont[1:])
-                cont_mask[i, :n] = 1
-            inputs, targets = inputs.to(self.device), targets.to(self.device)
-            full_mask = torch.cat([mask.index_select(0, select), cont_mask.to(self.device)], -1)
-            pos = context_lengths.index_select(0, select)[:, None] + torch.arange(
-                steps, device=self.device)[None, :]
-            logits = self.model(input_ids=inputs, attention_mask=full_mask, position_ids=pos,
-                                use_cache=False, **{self._cache_arg: chunk_cache}).logits.float()
-            logprobs = torch.log_softmax(logits, dim=-1)
-            token_lp = logprobs.gather(-1, targets[..., None]).squeeze(-1).cpu().tolist()
-            greedy = (logits.argmax(-1) == targets).cpu().tolist()
-            for i, (index, _, cont) in enumerate(items):
-                n = len(cont) - 1
-                head = results[index]
-                results[index] = self._finish(cont, [head, *zip(token_lp[i][:n], greedy[i][:n])])
+        # Pack the tails of one context into one row, each tail attending to the context and to
+        # itself only (a block-diagonal causal mask after the shared prefix): no copy of the
+        # context's cache per continuation, and long rows instead of many short ones.
+        cap = PACK_TOKENS if self.token_budget is None else max(
+            1, min(PACK_TOKENS, self.token_budget - width))
+        packed: list[tuple[int, list[int]]] = []  # (group row, requests), tails <= cap tokens
+        for row, indices in tails.items():
+            current, length = [], 0
+            for index in indices:
+                n = len(encoded[index][1]) - 1
+                if current and length + n > cap:
+                    packed.append((row, current))
+                    current, length = [], 0
+                current.append(index)
+                length += n
+            packed.append((row, current))
+        lengths = [sum(len(encoded[i][1]) - 1 for i in members) for _, members in packed]
+        for chunk in plan_batches([width + n for n in lengths], self.token_budget, self.max_rows):
+            self._score_packed([packed[i] for i in chunk], encoded, results, cache, mask,
+                               context_lengths)
 
-    def peak_memory_mb(self) -> float | None:
-        """Peak GPU memory allocated by torch on this backend's device so far (None on CPU)."""
-        if not self.device.startswith("cuda"):
-            return None
-        return round(torch.cuda.max_memory_allocated(self.device) / 2**20, 1)
+    def _score_packed(self, items: list[tuple[int, list[int]]], encoded: list, results: list,
+                      cache, context_mask: torch.Tensor, context_lengths: torch.Tensor) -> None:
+        from transformers import DynamicCache
+
+        select = torch.tensor([row for row, _ in items], device=self.device)
+        chunk_cache = DynamicCache(
+            [(layer.keys.index_select(0, select), layer.values.index_select(0, select))
+             for layer in cache.layers])
+        steps = max(sum(len(encoded[i][1]) - 1 for i in members) for _, members in items)
+        n_rows, width = len(items), context_mask.shape[1]
+        inputs = torch.full((n_rows, steps), self.pad_id, dtype=torch.long)
+        targets = torch.zeros((n_rows, steps), dtype=torch.long)
+        offsets = torch.zeros((n_rows, steps), dtype=torch.long)  # position after the context
+        segment = torch.full((n_rows, steps), -1, dtype=torch.long)  # which tail; -1: padding
+        spans: list[list[tuple[int, int, int]]] = []  # per row: (request, start, length)
+        for r, (_, members) in enumerate(items):
+            start, row_spans = 0, []
+            for k, index in enumerate(members):
+                cont = encoded[index][1]
+                n = len(cont) - 1
+                inputs[r, start:start + n] = torch.tensor(cont[:-1])
+                targets[r, start:start + n] = torch.tensor(cont[1:])
+                offsets[r, start:start + n] = torch.arange(n)
+                segment[r, start:start + n] = k
+                row_spans.append((index, start, n))
+                start += n
+            spans.append(row_spans)
+        # query q sees the context's real tokens, and the tail tokens of its own segment up to
+        # itself; a padding query sees only itself (a row of -inf would give NaN)
+        same = (segment[:, :, None] == segment[:, None, :]) & (segment[:, :, None] >= 0)
+        causal = torch.ones(steps, steps, dtype=torch.bool).tril()
+        own = (same & causal) | torch.eye(steps, dtype=torch.bool)
+        sees_context = context_mask.index_select(0, select).bool().cpu()[:, None, :].expand(
+            n_rows, steps, width) & (segment[:, :, None] >= 0)
+        allowed = torch.cat([sees_context, own], dim=-1)[:, None]  # (rows, 1, steps, width+steps)
+        dtype = self.model.dtype
+        additive = torch.zeros(allowed.shape, dtype=dtype).masked_fill(
+            ~allowed, torch.finfo(dtype).min).to(self.device)
+        pos = context_lengths.index_select(0, select)[:, None] + offsets.to(self.device)
+        inputs, targets = inputs.to(self.device), targets.to(self.device)
+        logits = self.model(input_ids=inputs, attention_mask=additive, position_ids=pos,
+                            use_cache=False, **{self._cache_arg: chunk_cache}).logits.float()
+        logprobs = torch.log_softmax(logits, dim=-1)
+        token_lp = logprobs.gather(-1, targets[..., None]).squeeze(-1).cpu().tolist()
+        greedy = (logits.argmax(-1) == targets).cpu().tolist()
+        for r, row_spans in enumerate(spans):
+            for index, start, n in row_spans:
+                cont = encoded[index][1]
+                head = results[index]
+                results[index] = self._finish(
+                    cont, [head, *zip(token_lp[r][start:start + n], greedy[r][start:start + n])])
 
     def _cache_of(self, out):
         return getattr(out, self._cache_arg)
