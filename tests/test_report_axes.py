@@ -160,11 +160,15 @@ def test_every_axis_figure_exists_and_is_linked(full: Path):
     expected = {"fig-shots-arithmetic-2_digit_addition-tiny.png",
                 "fig-calibration-arithmetic-tiny.png",
                 "fig-reliability-arithmetic-2_digit_addition-shots0-tiny.png",
-                "fig-reliability-arithmetic-2_digit_addition-shots1-flipped-tiny.png",
                 "fig-reliability-arithmetic-2_digit_addition-scratchpad-shots0-tiny-scratchpad.png",
                 "fig-scratchpad-arithmetic-2_digit_addition-0-shot-tiny.png",
                 "fig-relabel-arithmetic-2_digit_addition-shots1-tiny.png"}
     assert expected <= names
+    # full detail (every metric, reliability diagrams) only for a task's headline setting:
+    # the fewest shots with true labels; 1- and 3-shot and relabelled runs are in their sections
+    assert "fig-arithmetic-2_digit_addition-shots0-params.png" in names
+    assert not any("shots1" in name or "shots3" in name for name in names
+                   if name.startswith(("fig-reliability-", "fig-arithmetic-")))
     for name in names:
         assert (full.parent / name).with_suffix(".svg").is_file()
     page = _cells(full)

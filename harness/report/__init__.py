@@ -23,7 +23,7 @@ from pathlib import Path
 from harness.errors import HarnessError
 from harness.io import atomic_write_text
 from harness.report.analysis import SeriesResult, analyze
-from harness.report.data import X_AXES, ExampleCache, XAxis, build_blocks, load_runs
+from harness.report.data import X_AXES, ExampleCache, XAxis, build_blocks, detail_blocks, load_runs
 
 REPORT_DIR = "report"
 __all__ = ["build_report", "figure_files"]
@@ -74,7 +74,7 @@ def build_report(results_dir: str | os.PathLike[str], x_axis: XAxis = "non_embed
     for stale in [*report_dir.glob("fig-*.png"), *report_dir.glob("fig-*.svg")]:
         stale.unlink()
     written = figures.write_figures(blocks, report_dir, x_axis)
-    written += axes_figures.write_axes_figures(axes, report_dir, x_axis)
+    written += axes_figures.write_axes_figures(axes, report_dir, x_axis, detail_blocks(blocks))
     scored = [str(run.summary.get("provenance", {}).get("scored", "")) for run in runs]
     page = html.Page(title="Emergence report", results_label=str(results_dir), x_axis=x_axis,
                      runs=tuple(runs), blocks=tuple(blocks), results=results, figures=tuple(written),

@@ -326,8 +326,14 @@ def _write(fig: Figure | None, report_dir: Path, stem: str, caption: str, sectio
         written.append(FigureFile(stem, "params", caption, section=section, key=key))
 
 
-def write_axes_figures(axes: AxesReport, report_dir: Path, x_axis: XAxis) -> list[FigureFile]:
-    """Every axis figure, written into `report_dir`; what was written, in page order."""
+def write_axes_figures(axes: AxesReport, report_dir: Path, x_axis: XAxis,
+                       detail: set[str] | None = None) -> list[FigureFile]:
+    """Every axis figure, written into `report_dir`; what was written, in page order.
+
+    `detail` (block slugs, `data.detail_blocks`): reliability diagrams are drawn for these
+    blocks only (None: all); a model alone in its group gets its shot counts in the task's
+    overview, not a figure per subtask.
+    """
     written: list[FigureFile] = []
     with matplotlib.rc_context(STYLE):
         by_top: dict[str, list[ShotsComparison]] = {}
@@ -338,6 +344,8 @@ def write_axes_figures(axes: AxesReport, report_dir: Path, x_axis: XAxis) -> lis
             _write(shots_overview(members, x_axis), report_dir, f"fig-shots-overview-{key}",
                    f"{top}, {group}: exact match per subtask, one line per shot count", "shots", key, written)
             for comparison in members:
+                if len(members) > 1 and max(len(series.runs) for series in comparison.series) < 2:
+                    continue
                 _write(shots_figure(comparison, x_axis), report_dir, f"fig-shots-{comparison.slug}",
                        f"{comparison.task}, {comparison.group}: metrics and paired few-shot gains against "
                        "size",
@@ -352,6 +360,8 @@ def write_axes_figures(axes: AxesReport, report_dir: Path, x_axis: XAxis) -> lis
                    f"{what}: ECE and Brier score against size, per subtask and setting", "calibration", key,
                    written)
             for calibration in members:
+                if detail is not None and calibration.block.slug not in detail:
+                    continue
                 _write(reliability_figure(calibration), report_dir, f"fig-reliability-{calibration.slug}",
                        f"{calibration.block.task} ({calibration.block.setting}), {calibration.series.group}: "
                        "reliability diagram per model", "calibration", calibration.slug, written)

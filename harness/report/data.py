@@ -301,6 +301,20 @@ def build_blocks(runs: Sequence[Run], x_axis: XAxis = "non_embedding") -> list[B
 _OPERATIONS = ("addition", "subtraction", "multiplication", "division")
 
 
+def detail_blocks(blocks: Sequence[Block]) -> set[str]:
+    """Slugs of the blocks drawn in full (every metric, reliability diagrams): per task, the
+    fewest shots with true labels (or, without true labels, the fewest shots). The other
+    settings of a task are drawn where they are compared (the shots and relabelling
+    sections, the subtask overviews) and listed in full in the tables; a report of every
+    setting x subtask x metric would run to hundreds of figures.
+    """
+    best: dict[str, tuple[bool, int]] = {}
+    for block in blocks:
+        key = (block.demo_labels != "true", block.shots)
+        best[block.task] = min(best.get(block.task, key), key)
+    return {b.slug for b in blocks if (b.demo_labels != "true", b.shots) == best[b.task]}
+
+
 def _task_order(key: tuple[str, int, str]) -> tuple:
     """Arithmetic subtasks by operation then digits ('2_digit_addition' before '1_digit_subtraction')."""
     task, shots, labels = key

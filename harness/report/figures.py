@@ -24,7 +24,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import Formatter, FuncFormatter, MaxNLocator
 
 from harness.metrics import METRICS
-from harness.report.data import PANELS, X_AXES, Block, FigureFile, Run, Series, XAxis
+from harness.report.data import PANELS, X_AXES, Block, FigureFile, Run, Series, XAxis, detail_blocks
 
 OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
@@ -315,6 +315,7 @@ def save(fig: Figure, report_dir: Path, stem: str) -> None:
 def write_figures(blocks: Sequence[Block], report_dir: Path, x_axis: XAxis) -> list[FigureFile]:
     """Every figure of the report, written into `report_dir`; what was written, in page order."""
     written: list[FigureFile] = []
+    detail = detail_blocks(blocks)
     with matplotlib.rc_context(STYLE):
         by_top: dict[tuple[str, int, str], list[Block]] = {}
         for block in blocks:
@@ -331,7 +332,8 @@ def write_figures(blocks: Sequence[Block], report_dir: Path, x_axis: XAxis) -> l
                                               f"target log-prob per subtask against {what}",
                                               overview_of=key))
             for block in members:
-                written.extend(_block_figures(block, report_dir, x_axis))
+                if block.slug in detail:
+                    written.extend(_block_figures(block, report_dir, x_axis))
     return written
 
 
