@@ -5,7 +5,7 @@
     build_report("results", x_axis="total")         # x = total parameters instead of non-embedding
 
 Writes into `<results>/report/`: `index.html` (one page, no server or script), `summary.md`
-(verdicts and compact tables for a README) and each figure as `fig-*.png` (150 dpi) and
+(verdicts and compact tables for a README) and each figure as `fig-*.png` (120 dpi) and
 `fig-*.svg`. Flow: `data` gathers runs into blocks and series (pure), `analysis` runs
 harness.emergence on them (pure), `figures` draws (matplotlib, imported only when a report is
 built), `html` and `markdown` write the text. Axes beyond size and metric (shot counts,
