@@ -70,6 +70,17 @@ def test_packed_continuations_equal_plain_forward_passes(tiny_model_dir, budget)
         assert list(scores.is_greedy) == greedy
 
 
+def test_output_layer_apart_equals_the_full_model_call(tiny_model_dir):
+    """The packed pass runs the output layer on scored positions only when the model's logits
+    are exactly head(base(...)); forcing the full model call gives the same numbers."""
+    split = load_model(str(tiny_model_dir))
+    assert split._head_is_separable()
+    full = load_model(str(tiny_model_dir))
+    full._split_head = False
+    for a, b in zip(split.loglikelihood(SHARED), full.loglikelihood(SHARED)):
+        assert a.logprobs == pytest.approx(b.logprobs, abs=1e-5) and a.is_greedy == b.is_greedy
+
+
 @pytest.mark.parametrize("batch_size", ["1", "3", "auto"])
 def test_scores_do_not_depend_on_batch_size_or_order(tiny_model_dir, model, batch_size):
     reference = model.loglikelihood(REQUESTS)

@@ -4,10 +4,10 @@ Scoring encodes each distinct context once: contexts are left-padded into a batc
 with a KV cache, then the continuations of each context are packed into one row behind its
 cached keys and values, each attending to the context and to itself only (a block-diagonal
 causal mask after the shared prefix): periodic_elements/subtask_0 scores 118 choices per
-prompt in one row of about 140 tokens instead of 118 rows. Generation is greedy, batched with left padding, and drops rows
-from the batch (and their cache) as soon as they stop. Batches fill a token budget, longest
-first; on CUDA out-of-memory the budget halves and the batch is retried, so no request is
-lost or done twice. All log-softmaxes are taken in float32.
+prompt in one row of about 140 tokens instead of 118 rows. Generation is greedy, batched
+with left padding, and drops rows from the batch (and their cache) as soon as they stop.
+Batches fill a token budget, longest first; on CUDA out-of-memory the budget halves and the
+batch is retried, so no request is lost or done twice. All log-softmaxes are taken in float32.
 """
 
 from __future__ import annotations
@@ -42,6 +42,8 @@ DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfl
 CPU_TOKEN_BUDGET = 8192
 # Most continuation tokens packed into one row behind a shared context (see _score_groups).
 PACK_TOKENS = 512
+# Positions per call of the output layer when it runs apart from the model (_score_hidden).
+HEAD_SLICE = 1024
 MIN_TOKEN_BUDGET = 64
 
 
@@ -121,6 +123,7 @@ class HFBackend:
         self._cache_arg = ("cache" if "cache" in inspect.signature(self.model.forward).parameters
                            else "past_key_values")
         self.max_length = int(getattr(self.model.config, "max_position_embeddings", 0) or 4096)
+        self._split_head = None  # decided on first use: see _head_is_separable
         eos = self.model.generation_config.eos_token_id
         if eos is None:
             eos = self.tokenizer.eos_token_id
@@ -484,17 +487,58 @@ class HFBackend:
             ~allowed, torch.finfo(dtype).min).to(self.device)
         pos = context_lengths.index_select(0, select)[:, None] + offsets.to(self.device)
         inputs, targets = inputs.to(self.device), targets.to(self.device)
-        logits = self.model(input_ids=inputs, attention_mask=additive, position_ids=pos,
-                            use_cache=False, **{self._cache_arg: chunk_cache}).logits.float()
-        logprobs = torch.log_softmax(logits, dim=-1)
-        token_lp = logprobs.gather(-1, targets[..., None]).squeeze(-1).cpu().tolist()
-        greedy = (logits.argmax(-1) == targets).cpu().tolist()
+        kwargs = {"input_ids": inputs, "attention_mask": additive, "position_ids": pos,
+                  "use_cache": False, self._cache_arg: chunk_cache}
+        if self._head_is_separable():
+            # the output layer only where a token is scored, a slice at a time: no
+            # (rows x steps x vocab) logits in memory
+            hidden = self.model.base_model(**kwargs).last_hidden_state
+            real = (segment >= 0).to(self.device)
+            scored_lp, scored_greedy = self._score_hidden(hidden[real], targets[real])
+            token_lp = torch.zeros(targets.shape, dtype=torch.float32)
+            greedy_mask = torch.zeros(targets.shape, dtype=torch.bool)
+            token_lp[real.cpu()] = scored_lp
+            greedy_mask[real.cpu()] = scored_greedy
+            token_lp, greedy = token_lp.tolist(), greedy_mask.tolist()
+        else:
+            logits = self.model(**kwargs).logits.float()
+            logprobs = torch.log_softmax(logits, dim=-1)
+            token_lp = logprobs.gather(-1, targets[..., None]).squeeze(-1).cpu().tolist()
+            greedy = (logits.argmax(-1) == targets).cpu().tolist()
         for r, row_spans in enumerate(spans):
             for index, start, n in row_spans:
                 cont = encoded[index][1]
                 head = results[index]
                 results[index] = self._finish(
                     cont, [head, *zip(token_lp[r][start:start + n], greedy[r][start:start + n])])
+
+    def _head_is_separable(self) -> bool:
+        """Whether the logits are the output layer applied to the base model's last hidden
+        state (checked once, numerically, on a 3-token input): then scoring may run the output
+        layer on the scored positions only. False for models that do more (soft-capping, ...)."""
+        if self._split_head is None:
+            head, base = self.model.get_output_embeddings(), self.model.base_model
+            self._split_head = False
+            if head is not None and base is not self.model:
+                ids = torch.tensor([[self.start_id, self.pad_id, self.start_id]], device=self.device)
+                with torch.inference_mode():
+                    full = self.model(input_ids=ids).logits.float()
+                    split = head(base(input_ids=ids).last_hidden_state).float()
+                self._split_head = full.shape == split.shape and bool(
+                    torch.allclose(full, split, rtol=0, atol=1e-6))
+        return self._split_head
+
+    def _score_hidden(self, hidden: torch.Tensor, targets: torch.Tensor
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Log-prob (float32) and is-greedy of each target after its hidden state, (n, d) -> (n,)."""
+        head = self.model.get_output_embeddings()
+        logprobs, greedy = [], []
+        for start in range(0, hidden.shape[0], HEAD_SLICE):
+            logits = head(hidden[start:start + HEAD_SLICE]).float()
+            wanted = targets[start:start + HEAD_SLICE]
+            logprobs.append(torch.log_softmax(logits, dim=-1).gather(-1, wanted[:, None])[:, 0])
+            greedy.append(logits.argmax(-1) == wanted)
+        return torch.cat(logprobs).cpu(), torch.cat(greedy).cpu()
 
     def _cache_of(self, out):
         return getattr(out, self._cache_arg)
