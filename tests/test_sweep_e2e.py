@@ -75,6 +75,9 @@ def test_report_draws_sizes_and_steps_with_verdicts(swept):
     assert text.count('class="verdict"') >= 2 * len(TASKS)
     summary_md = (index.parent / "summary.md").read_text(encoding="utf-8")
     assert "## Verdicts" in summary_md and "B = " in summary_md
+    # the largest size over steps is a headline next to the sizes (its series is analysed
+    # without step0, as a copy)
+    assert "; mini-56k over training steps): " in summary_md
 
 
 @pytest.fixture(scope="module")

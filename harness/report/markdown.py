@@ -48,8 +48,10 @@ def headline_results(block: Block, results: Sequence[SeriesResult]) -> list[Seri
     """The size series, and each group's largest model over steps: what a README has room for."""
     largest = {}
     for series in block.step_series:  # ordered by size within a group
-        largest[series.group] = series
-    return [r for r in results if r.series.kind == "size" or r.series in largest.values()]
+        largest[series.group] = series.name
+    # the analysed series may be a copy (step0 left out), so match by group and name
+    return [r for r in results if r.series.kind == "size"
+            or largest.get(r.series.group) == r.series.name]
 
 
 def render_summary(results_label: str, blocks: Sequence[Block], results: dict[str, tuple[SeriesResult, ...]],
