@@ -112,14 +112,17 @@ def test_mini_family_trains_saves_and_records_itself(mini_family):
 
 def test_training_is_deterministic_and_resumes_exactly(mini_family, tmp_path):
     from harness.family.recipes import Recipe
-    from harness.family.train import train_family
+    from harness.family.train import train_family, train_size
 
     small = Recipe(**{**MINI.__dict__, "sizes": MINI.sizes[:1]})
     size = MINI.sizes[0].name
     again = tmp_path / "again"
     assert train_family(small, again, jobs=1, threads=1, stop_at=80) == {}  # interrupted
     assert (again / size / "step80").exists() and not (again / size / "step120").exists()
-    train_family(small, again, jobs=1, threads=1)  # resumes at step 80
+    done, resumed = [], []
+    train_size(small, small.sizes[0], again, threads=1, progress=done.append,
+               resumed=resumed.append)  # resumes at step 80: a bar starts there
+    assert resumed == [80] and len(done) == MINI.steps - 80
     for step in ("step0", "step40", "step120"):  # same seed -> same weights, resumed or not
         assert _sha(again / size / step) == _sha(mini_family / size / step)
 

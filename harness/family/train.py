@@ -137,10 +137,13 @@ def _save_checkpoint(model, tokenizer, folder: Path) -> None:
 
 
 def train_size(recipe: Recipe, size: Size, out: Path, threads: int,
-               progress: Callable[[int], None] | None = None, stop_at: int | None = None) -> dict:
+               progress: Callable[[int], None] | None = None, stop_at: int | None = None,
+               resumed: Callable[[int], None] | None = None) -> dict:
     """Train one size (resuming from its saved state) and return its family.json record.
 
-    `stop_at` ends the session after that step's checkpoint (a later call resumes there).
+    `progress(n)` is called after every step, `resumed(step)` once when training resumes from a
+    saved state. `stop_at` ends the session after that step's checkpoint (a later call resumes
+    there).
     """
     import torch
 
@@ -166,6 +169,8 @@ def train_size(recipe: Recipe, size: Size, out: Path, threads: int,
         optimizer.load_state_dict(state["optimizer"])
         step, record = state["step"], state["record"]
         log.info("%s: resuming at step %d", size.name, step)
+        if resumed:
+            resumed(step)
 
     held_x = torch.from_numpy(held_out[:, :-1])
     held_y = torch.from_numpy(held_out[:, 1:])
@@ -256,7 +261,12 @@ def _worker(args: tuple) -> dict:
 
     with tqdm(total=recipe.steps, desc=size.name, position=position, leave=True,
               dynamic_ncols=True) as bar:
-        return train_size(recipe, size, out, threads, progress=bar.update, stop_at=stop_at)
+        def resumed(step: int) -> None:  # the bar starts at the resumed step, its rate from there
+            bar.initial = bar.n = step
+            bar.refresh()
+
+        return train_size(recipe, size, out, threads, progress=bar.update, stop_at=stop_at,
+                          resumed=resumed)
 
 
 def train_family(recipe: Recipe, out: Path, jobs: int = 1, sizes: list[str] | None = None,
