@@ -207,3 +207,18 @@ def test_cuda_requested_without_a_gpu_is_one_clear_error(tiny_model_dir):
         pytest.skip("a GPU is present")
     with pytest.raises(HarnessError, match="no CUDA GPU is visible"):
         load_model(str(tiny_model_dir), device="cuda")
+
+
+def test_cpu_allocator_setting_applies_once_and_can_be_turned_off():
+    import os
+    import platform
+    import subprocess
+    import sys
+
+    code = "from harness.models.hf import keep_freed_memory as k; print(k(), k())"
+    on = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    off = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "HARNESS_MALLOC_TUNING": "0"})
+    assert off.stdout.split() == ["False", "False"]
+    if sys.platform == "linux" and platform.libc_ver()[0] == "glibc":
+        assert on.stdout.split() == ["True", "True"]

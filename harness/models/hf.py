@@ -16,6 +16,7 @@ import hashlib
 import inspect
 import logging
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -45,6 +46,38 @@ PACK_TOKENS = 512
 # Positions per call of the output layer when it runs apart from the model (_score_hidden).
 HEAD_SLICE = 1024
 MIN_TOKEN_BUDGET = 64
+# glibc malloc: blocks up to this size come from the heap, and the heap is trimmed back to the
+# OS only above TRIM_THRESHOLD (see keep_freed_memory).
+MMAP_THRESHOLD = 32 << 20
+TRIM_THRESHOLD = 1 << 30
+_malloc_tuned: bool | None = None
+
+
+def keep_freed_memory() -> bool:
+    """Let glibc's malloc keep freed activation buffers for reuse instead of returning each one
+    to the OS (the default for blocks over its mmap threshold).
+
+    A forward pass on CPU allocates and frees many tensors of a few to tens of MB; with the
+    default, every one is a fresh mmap whose pages fault in on first touch, and on small VMs
+    that costs more than the arithmetic (scoring periodic_elements/subtask_0 on SmolLM2-135M,
+    2 cores: 59.7 s -> 42.6 s). Numbers are unchanged: only where memory comes from changes.
+    The process keeps up to TRIM_THRESHOLD of freed memory. Applies once per process, on Linux
+    with glibc only; HARNESS_MALLOC_TUNING=0 turns it off. Returns whether it is in effect.
+    """
+    global _malloc_tuned
+    if _malloc_tuned is None:
+        _malloc_tuned = False
+        if os.environ.get("HARNESS_MALLOC_TUNING", "1") != "0" and sys.platform == "linux":
+            import ctypes
+
+            try:
+                mallopt = ctypes.CDLL(None).mallopt
+            except (OSError, AttributeError):  # not glibc (musl, ...)
+                return False
+            m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's <malloc.h>
+            _malloc_tuned = bool(mallopt(m_mmap_threshold, MMAP_THRESHOLD)) and bool(
+                mallopt(m_trim_threshold, TRIM_THRESHOLD))
+    return _malloc_tuned
 
 
 def cache_dir() -> Path:
@@ -113,6 +146,8 @@ class HFBackend:
         self.source = source
         self.boundary = boundary
         self.device = pick_device(device)
+        if self.device == "cpu":
+            keep_freed_memory()
         self._set_batching(batch_size)
         location, fingerprint = self._local_copy(source)
         self.tokenizer = self._load_tokenizer(source, location)

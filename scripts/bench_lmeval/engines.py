@@ -318,6 +318,9 @@ def run_job(job: Job, progress=None) -> dict:
         # the folder transformers loaded (a converted GGUF lives in the harness cache):
         # lm-eval is given this folder, so both engines read identical weights and tokenizer
         record["model_folder"] = getattr(engine.model, "name_or_path", None)
+        from harness.models.hf import keep_freed_memory
+
+        record["malloc_tuned"] = keep_freed_memory()
     say(f"{job.engine}: imports {import_s:.1f} s, model load {load_s:.1f} s")
     for path in job.workloads:
         workload = read_workload(Path(path))
