@@ -145,15 +145,26 @@ def test_mini_checkpoints_load_through_the_hf_backend(mini_family, monkeypatch):
     assert default.info.revision == "step120"
 
 
-COMMITTED = REPO / "families" / "pico"
+COMMITTED = REPO / "families"
 
 
-@pytest.mark.skipif(not (COMMITTED / "family.json").exists(), reason="pico family not committed")
-def test_committed_family_matches_its_manifest():
-    manifest = json.loads((COMMITTED / "family.json").read_text())
-    assert manifest["recipe"]["steps"] == PICO.steps
-    assert [s["name"] for s in manifest["sizes"]] == [s.name for s in PICO.sizes]
+@pytest.mark.parametrize("recipe", [PICO, PICO_SCRATCHPAD], ids=lambda r: r.family)
+def test_committed_family_matches_its_manifest(recipe):
+    folder = COMMITTED / recipe.family
+    if not (folder / "family.json").exists():
+        pytest.skip(f"{recipe.family} family not committed")
+    manifest = json.loads((folder / "family.json").read_text())
+    assert manifest["recipe"] == json.loads(json.dumps(recipe.to_json()))
+    assert [s["name"] for s in manifest["sizes"]] == [s.name for s in recipe.sizes]
+    assert all(s["checkpoints"] == [f"step{n}" for n in recipe.save_steps]
+               for s in manifest["sizes"])
     spans = [s["non_embedding_params"] for s in manifest["sizes"]]
     assert spans[-1] / spans[0] >= 30
+    assert len(manifest["weights"]) == len(recipe.sizes) * len(recipe.save_steps)
     for key, digest in manifest["weights"].items():
-        assert _sha(COMMITTED / key) == digest, key
+        assert _sha(folder / key) == digest, key
+
+
+def test_committed_families_fit_the_storage_budget():
+    weights = [p for p in COMMITTED.glob("pico*/*/step*/*") if p.is_file()]
+    assert sum(p.stat().st_size for p in weights) <= 50 * 2**20
