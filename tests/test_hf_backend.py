@@ -222,3 +222,13 @@ def test_cpu_allocator_setting_applies_once_and_can_be_turned_off():
     assert off.stdout.split() == ["False", "False"]
     if sys.platform == "linux" and platform.libc_ver()[0] == "glibc":
         assert on.stdout.split() == ["True", "True"]
+
+
+def test_peak_gpu_memory_is_reported_to_the_manifest(tiny_model_dir):
+    """The runner records backend.peak_memory_mb() as the session's peak_gpu_mb: None on CPU,
+    megabytes on CUDA (the GPU side runs in scripts/gpu_check.sh)."""
+    backend = load_model(str(tiny_model_dir))
+    if backend.device == "cpu":
+        assert backend.peak_memory_mb() is None
+    else:
+        assert backend.peak_memory_mb() > 0

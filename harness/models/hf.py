@@ -547,6 +547,12 @@ class HFBackend:
                 results[index] = self._finish(
                     cont, [head, *zip(token_lp[r][start:start + n], greedy[r][start:start + n])])
 
+    def peak_memory_mb(self) -> float | None:
+        """Peak GPU memory allocated by torch on this backend's device so far (None on CPU)."""
+        if not self.device.startswith("cuda"):
+            return None
+        return round(torch.cuda.max_memory_allocated(self.device) / 2**20, 1)
+
     def _head_is_separable(self) -> bool:
         """Whether the logits are the output layer applied to the base model's last hidden
         state (checked once, numerically, on a 3-token input): then scoring may run the output
