@@ -6,10 +6,12 @@ Layout (contract):
         examples.jsonl  one ExampleRecord per example, appended as examples finish
         summary.json    every metric's mean and CI, written atomically after scoring
 
-`run_identity` is the one function that defines a run: model, revision, weights and
-tokenizer fingerprints, dtype, boundary, task file sha256, shots, generation settings. The
-folder name is derived from it; a folder whose manifest holds another identity is never
-reused or overwritten without --overwrite.
+`run_identity` is the one function that defines a run, by content: weights and tokenizer
+fingerprints, dtype, boundary, task name and file sha256, shots, demonstration labels and
+generation settings. Where the model came from (alias, path, package, hub id and revision)
+is provenance, kept in the manifest's `model` record: the same weights loaded from another
+folder, machine or package install are the same run. A folder whose manifest holds another
+identity is never reused or overwritten without --overwrite.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from harness.io import atomic_write_json
 from harness.records import ExampleRecord, packed_path, read_records
 
 REPO = Path(__file__).resolve().parents[1]
-IDENTITY_VERSION = 1
+# 2: content only (version 1 also held the model's name, revision and load path)
+IDENTITY_VERSION = 2
 
 
 def _safe(text: str) -> str:
@@ -49,16 +52,28 @@ def model_folder_name(model: dict[str, Any]) -> str:
 
 def run_identity(model: dict[str, Any], task: dict[str, Any], shots: int,
                  generation: dict[str, Any], demo_labels: str = "true") -> dict[str, Any]:
-    """The cache key of a run: everything that changes what a model outputs."""
+    """The cache key of a run: everything that changes what a model outputs, nothing else."""
     return {
-        "demo_labels": demo_labels,
         "version": IDENTITY_VERSION,
-        "model": model["name"], "source": model["source"], "revision": model["revision"],
         "weights": model["weights_fingerprint"], "tokenizer": model["tokenizer_fingerprint"],
         "dtype": model["dtype"], "boundary": model["boundary"],
         "task": task["name"], "task_sha256": task["sha256"], "shots": shots,
-        "generation": generation,
+        "demo_labels": demo_labels, "generation": generation,
     }
+
+
+def upgrade_identity(identity: dict[str, Any]) -> dict[str, Any]:
+    """An identity of any earlier version in today's form (same run, same key)."""
+    if identity.get("version") == 1:
+        identity = {k: v for k, v in identity.items() if k not in ("model", "source", "revision")}
+        identity = {**identity, "version": IDENTITY_VERSION,
+                    "demo_labels": identity.get("demo_labels", "true")}
+    return identity
+
+
+def identity_key(identity: dict[str, Any]) -> str:
+    """A hashable, order-independent form of an identity (for lookups across folders)."""
+    return json.dumps(upgrade_identity(identity), sort_keys=True)
 
 
 def run_dir(out: Path, model: dict[str, Any], task_name: str, shots: int,
@@ -73,11 +88,12 @@ def check_or_claim(folder: Path, identity: dict[str, Any], overwrite: bool) -> d
     if manifest_path.exists():
         try:
             manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-            existing = manifest["identity"]
-        except (OSError, json.JSONDecodeError, KeyError, TypeError):
+            existing = upgrade_identity(manifest["identity"])
+        except (OSError, json.JSONDecodeError, KeyError, TypeError, AttributeError):
             raise HarnessError(f"{manifest_path} is unreadable; move the folder away or pass "
                                "--overwrite to start it afresh") from None
         if existing == identity:
+            manifest["identity"] = identity
             return manifest
         if not overwrite:
             changed = sorted(k for k in set(existing) | set(identity)

@@ -22,6 +22,7 @@ from typing import Any
 from harness import demos, distributed, results
 from harness.errors import HarnessError
 from harness.io import atomic_write_json
+from harness.locations import portable
 from harness.models.base import Backend, GenRequest, LoglikRequest
 from harness.records import ExampleRecord
 from harness.tasks import Prompt, Task, check_shots_and_limit, extract_answer, load_tasks, render
@@ -67,6 +68,7 @@ class EvalSettings:
     demo_labels: str = "true"  # "flipped" / "unrelated": relabelled demonstrations
     n_boot: int = 1000
     boot_seed: int = 0
+    command: str | None = None  # what the user typed, recorded as provenance
 
 
 def prompt_sha256(prompt: Prompt) -> str:
@@ -75,7 +77,7 @@ def prompt_sha256(prompt: Prompt) -> str:
 
 
 def task_record(task: Task) -> dict[str, Any]:
-    return {"name": task.name, "sha256": task.sha256, "path": str(task.path),
+    return {"name": task.name, "sha256": task.sha256, "path": portable(task.path),
             "preferred_score": task.preferred_score, "metrics": list(task.metrics),
             "output_regex": task.output_regex, "stop_string": task.stop_string,
             "n_examples": len(task.examples),
@@ -203,7 +205,7 @@ def evaluate_task(backend: Backend, task: Task, shots: int, settings: EvalSettin
         "reused_examples": len(prompts) - len(todo),
         "batch_size": getattr(backend, "batch_size", None), "device": model["device"],
         "peak_gpu_mb": backend.peak_memory_mb() if hasattr(backend, "peak_memory_mb") else None,
-        "processes": ranks.world, "limit": settings.limit, "command": " ".join(sys.argv),
+        "processes": ranks.world, "limit": settings.limit, "command": settings.command,
         "git": results.git_state(), "versions": results.library_versions(),
     })
     atomic_write_json(folder / "manifest.json", manifest)

@@ -25,6 +25,7 @@ from typing import Any
 from harness import demos, distributed, results
 from harness.errors import HarnessError
 from harness.io import atomic_write_json, atomic_write_text
+from harness.locations import locate
 from harness.models.registry import PYTHIA_SIZES, family_aliases, resolve, step_folders
 from harness.runner import EvalSettings, evaluate_task, prompt_sha256
 from harness.tasks import check_shots_and_limit, load_tasks, render
@@ -191,9 +192,9 @@ def _family_info(model: dict[str, Any]) -> dict[str, Any]:
         step = 143000 if revision == "main" else step
         return {"family": "pythia" + (pythia.group(2) or ""), "size": pythia.group(1),
                 "step": step, "tokens_seen": None if step is None else step * PYTHIA_TOKENS_PER_STEP}
-    source = Path(model["source"])
-    manifest = source.parent.parent / "family.json"
-    if manifest.is_file():
+    source = locate(model["source"])
+    manifest = source.parent.parent / "family.json" if source else None
+    if manifest is not None and manifest.is_file():
         data = json.loads(manifest.read_text(encoding="utf-8"))
         recipe = data.get("recipe", {})
         per_step = recipe.get("batch_size", 0) * recipe.get("seq_len", 0)

@@ -42,6 +42,8 @@ from bench_lmeval import workloads as wl  # noqa: E402
 from bench_lmeval.engines import Job  # noqa: E402
 from bench_lmeval.workers import WorkerError, Workers, engine_summary, median  # noqa: E402
 
+from harness.locations import portable  # noqa: E402
+
 SECTIONS = ("emoji_mc", "periodic_mc", "arith_gen", "arith_loglik", "scaling", "gpu")
 
 
@@ -332,14 +334,15 @@ def run(config: BenchConfig) -> dict:
             shutil.rmtree(tmp, ignore_errors=True)
     info = state.get("model_info") or {}
     return {
-        "settings": {**asdict(config), "out": str(config.out)},
+        "settings": {**asdict(config), "out": portable(config.out)},
         "environment": {
             "device": config.device, "dtype": "float32", "cpu_count": os.cpu_count(),
             "threads": state.get("threads"), "versions": state.get("versions", {}),
             "started": started.isoformat(timespec="seconds"),
             "loadavg_1m_before": load_before, "loadavg_1m_after": os.getloadavg()[0],
             "git": _git_commit()},
-        "model": {"name": config.model, "folder": state.get("model_folder"), "info": info},
+        "model": {"name": config.model, "folder": portable(state.get("model_folder") or ""),
+                  "info": info},
         "load_s": {k: median(v) for k, v in state.get("load_s", {}).items()},
         "import_s": {k: median(v) for k, v in state.get("import_s", {}).items()},
         "workloads": results, "overall": overall(results), "scaling": scaling, "gpu": gpu_result,

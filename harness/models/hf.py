@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from harness.errors import HarnessError
+from harness.locations import cache_dir, portable
 from harness.models.base import (
     BOUNDARIES,
     Generation,
@@ -78,10 +79,6 @@ def keep_freed_memory() -> bool:
             _malloc_tuned = bool(mallopt(m_mmap_threshold, MMAP_THRESHOLD)) and bool(
                 mallopt(m_trim_threshold, TRIM_THRESHOLD))
     return _malloc_tuned
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("HARNESS_CACHE", Path.home() / ".cache" / "harness"))
 
 
 def pick_device(device: str) -> str:
@@ -170,10 +167,13 @@ class HFBackend:
         self.start_id = start if start is not None else next(iter(self.eos_ids), self.pad_id)
         total, non_embedding = self._parameter_counts()
         if source.kind == "hub":
-            fingerprint = getattr(self.model.config, "_commit_hash", None) or source.revision
+            # the commit the revision resolved to (a snapshot folder name in the cache);
+            # without one, the repo and revision label, never the label alone
+            fingerprint = (getattr(self.model.config, "_commit_hash", None)
+                           or f"{source.location}@{source.revision}")
         self.info = ModelInfo(
-            name=source.name, source=source.location if source.kind != "gguf"
-            else str(Path(source.location) / source.gguf_file),
+            name=source.name, source=portable(source.location) if source.kind != "gguf"
+            else portable(Path(source.location) / source.gguf_file),
             revision=source.revision, backend="hf", dtype=str(self.model.dtype).replace("torch.", ""),
             device=self.device, total_params=total, non_embedding_params=non_embedding,
             weights_fingerprint=fingerprint, boundary=boundary,
