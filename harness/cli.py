@@ -7,6 +7,7 @@ stderr with exit status 2; nothing here holds logic the library lacks.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -18,6 +19,8 @@ from harness import distributed
 from harness.errors import HarnessError
 
 Command = Callable[[argparse.Namespace], int]
+DEFAULT_OUT = Path("out")  # a user's own runs; results/ is the committed evidence
+EVIDENCE = Path(__file__).resolve().parents[1] / "results"
 
 
 def _non_negative_int(text: str) -> int:
@@ -102,7 +105,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--shots", type=_shots_list, default=(0,), help="shot counts, e.g. 0 or 0,1,3")
     p.add_argument("--limit", type=_positive_int, default=None,
                    help="at most K examples per subtask (BIG-bench's max_examples draw)")
-    p.add_argument("--out", type=Path, default=Path("results"), help="results root (default results)")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                   help=f"where your runs go (default {DEFAULT_OUT}/, untracked); results/ holds "
+                        "the committed evidence")
     p.add_argument("--max-new-tokens", type=_positive_int, default=None,
                    help="generation budget in tokens (default: 16 for arithmetic, else 32)")
     p.add_argument("--no-early-stop", action="store_true",
@@ -121,19 +126,27 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                         "lose (default 128)")
 
 
+def _command_line() -> str:
+    """The command as typed, under its public name (no machine path to the executable)."""
+    import shlex
+
+    return " ".join(["harness", *(shlex.quote(arg) for arg in sys.argv[1:])])
+
+
 def _settings(args: argparse.Namespace):
     from harness.runner import EvalSettings, GenerationSettings
 
     return EvalSettings(
         tasks=tuple(t for t in args.tasks.split(",") if t.strip()), shots=args.shots,
         limit=args.limit, out=args.out, overwrite=args.overwrite, chunk_size=args.chunk_size,
-        demo_labels=args.demo_labels,
+        demo_labels=args.demo_labels, command=_command_line(),
         generation=GenerationSettings(max_new_tokens=args.max_new_tokens,
                                       early_stop=not args.no_early_stop,
                                       max_chars=args.bigbench_max_chars))
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from harness import results
     from harness.display import side_by_side
     from harness.models import load_model, resolve
     from harness.runner import evaluate
@@ -157,9 +170,45 @@ def cmd_eval(args: argparse.Namespace) -> int:
           f"({info.non_embedding_params:,} non-embedding), {info.dtype} on {info.device}, "
           f"batch size {args.batch_size}, boundary {info.boundary}")
     print(side_by_side(summaries))
-    print(f"load {loaded - started:.1f} s, evaluation {time.perf_counter() - loaded:.1f} s; "
-          f"results in {settings.out / 'runs'}")
+    folders = [results.run_dir(settings.out, info.to_json(), task.name, shots, settings.demo_labels)
+               for task in load_tasks(settings.tasks) for shots in settings.shots]
+    new, reused = _session_counts(folders)
+    print(f"load {loaded - started:.1f} s, evaluation {time.perf_counter() - loaded:.1f} s: "
+          f"{new} examples evaluated now, {reused} reused from earlier runs in "
+          f"{settings.out / 'runs'}")
+    if not args.no_check:
+        _check_against_evidence(folders, args.evidence, settings.out)
     return 0
+
+
+def _session_counts(folders: Sequence[Path]) -> tuple[int, int]:
+    new = reused = 0
+    for folder in folders:
+        session = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["sessions"][-1]
+        new, reused = new + session["new_examples"], reused + session["reused_examples"]
+    return new, reused
+
+
+def _check_against_evidence(folders: Sequence[Path], evidence: Path, out: Path) -> None:
+    """Say whether these runs reproduce the committed runs of the same identity."""
+    from harness import reproduce
+
+    if not (evidence / "runs").is_dir():
+        print(f"reproduction: no committed evidence in {evidence}/runs to compare with")
+        return
+    if evidence.resolve() == Path(out).resolve():
+        print(f"reproduction: not checked (--out is the evidence folder {evidence})")
+        return
+    compared, unmatched = reproduce.check_runs(folders, evidence)
+    if unmatched:
+        print(f"reproduction: {len(unmatched)} of {len(folders)} run(s) have no committed run of "
+              "the same identity (model weights, tokenizer, task, shots, settings)")
+    for comparison in compared:
+        if not comparison.ok:
+            print(f"  {comparison.setting}: {comparison.problem or 'differs'}; examples "
+                  f"{', '.join(map(str, comparison.differing[:10]))}; max |Δ log-prob| "
+                  f"{comparison.max_abs_delta:.1e}")
+    print(f"reproduction: {reproduce.verdict(compared)}")
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -217,6 +266,45 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from harness import reproduce
+    from harness.io import atomic_write_json
+
+    tolerance = reproduce.TOLERANCE if args.tolerance is None else args.tolerance
+    models = [m.strip() for m in args.models.split(",")] if args.models else None
+    n_runs = len(reproduce.committed_runs(args.evidence))
+    started = time.perf_counter()
+    with tqdm(total=n_runs, unit="run", desc="reproduce", dynamic_ncols=True,
+              file=sys.stderr) as bar:
+        comparisons, skipped = reproduce.reproduce(
+            args.evidence, k=args.examples, seed=args.seed, models=models, tolerance=tolerance,
+            device=args.device, on_run=lambda c: bar.update(1))
+    print(reproduce.table(comparisons))
+    for line in skipped:
+        print(f"skipped {line}")
+    if args.json:
+        atomic_write_json(args.json, {"tolerance": tolerance, "k": args.examples, "seed": args.seed,
+                                      "runs": [dataclasses.asdict(c) for c in comparisons],
+                                      "skipped": skipped})
+    print(f"{reproduce.verdict(comparisons, tolerance)}; {time.perf_counter() - started:.0f} s")
+    return 0 if comparisons and all(c.ok for c in comparisons) else 1
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    from harness.fetch import fetch
+    from harness.sweep import expand
+
+    points = [(p.model, p.revision) for p in expand(args.models, args.family, args.sizes,
+                                                    args.revisions)]
+    done = fetch(points, allow_pickle=args.allow_pickle,
+                 on_done=lambda f: print(f"fetched {f.repo_id}@{f.revision} -> {f.folder}"))
+    print(f"{len(done)} checkpoint(s) in the Hugging Face cache; sweep them offline with "
+          "HF_HUB_OFFLINE=1")
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from harness.models import aliases
 
@@ -258,6 +346,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="alias (harness models), hub id, folder or .gguf")
     _add_model_options(p)
     _add_run_options(p)
+    p.add_argument("--evidence", type=Path, default=EVIDENCE,
+                   help="committed results to compare with at the end (default: the repo's results/)")
+    p.add_argument("--no-check", action="store_true",
+                   help="skip the comparison with the committed evidence")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("sweep", help="evaluate many checkpoints (sizes x training steps)")
@@ -286,6 +378,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--x", choices=("non_embedding", "total"), default="non_embedding",
                    help="parameter axis of the figures and size series (default non_embedding)")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("reproduce", help="re-run a seeded sample of the committed evidence here "
+                                         "and compare outputs (exit 1 on drift)")
+    p.add_argument("evidence", type=Path, nargs="?", default=EVIDENCE,
+                   help="committed results root holding runs/ (default: the repo's results/)")
+    p.add_argument("-k", "--examples", type=_positive_int, default=3,
+                   help="examples re-run per committed run (default 3)")
+    p.add_argument("--seed", type=_non_negative_int, default=0, help="sample seed (default 0)")
+    p.add_argument("--models", help="only these committed models (comma-separated names)")
+    p.add_argument("--device", default="cpu",
+                   help="cpu (default: the committed evidence was made on CPU), auto or cuda[:N]")
+    p.add_argument("--tolerance", type=float, default=None,
+                   help="largest per-token |Δ log-prob| that counts as the same (default 1e-4)")
+    p.add_argument("--json", type=Path, help="also write every comparison to this JSON file")
+    p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser("fetch", help="download hub checkpoints into the Hugging Face cache, so "
+                                     "that a machine without internet can sweep them")
+    p.add_argument("--models", help="comma-separated hub models or aliases (pythia-70m, owner/name)")
+    p.add_argument("--family", help="pythia or pythia-deduped")
+    p.add_argument("--sizes", help="sizes of --family, e.g. 70m,160m,410m")
+    p.add_argument("--revisions", help="stepN,stepM,... (default main)")
+    p.add_argument("--allow-pickle", action="store_true",
+                   help="also fetch pickled *.bin weights (for checkpoints without safetensors)")
+    p.set_defaults(func=cmd_fetch)
 
     p = sub.add_parser("models", help="list model aliases")
     p.set_defaults(func=cmd_models)

@@ -40,3 +40,8 @@ def test_eval_smollm2_on_every_task(tmp_path):
     # the side-by-side table: one row per subtask
     assert "emoji_movie" in done.stdout and "arithmetic/5_digit_division" in done.stdout
     assert "EM" in done.stdout and "MC" in done.stdout and "logp" in done.stdout
+    # the same identity as the committed SmolLM2 runs: this machine must reproduce them
+    assert "46 examples evaluated now, 0 reused" in done.stdout
+    verdict = [line for line in done.stdout.splitlines() if line.startswith("reproduction: ")]
+    assert verdict and verdict[-1].startswith("reproduction: REPRODUCED: 23 run(s), 46 examples"), \
+        done.stdout[-3000:]

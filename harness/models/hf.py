@@ -115,6 +115,21 @@ def weights_fingerprint(folder: Path) -> str:
     return digest.hexdigest()
 
 
+def hub_commit(repo_id: str, revision: str) -> str | None:
+    """The commit a hub revision resolved to: the snapshot folder its files were loaded from.
+
+    `from_pretrained` has just put config.json in the Hugging Face cache (or read it there
+    offline), under `snapshots/<commit>/`; `refs/<revision>` maps the branch to it.
+    """
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(repo_id, "config.json", revision=revision)
+    if not isinstance(cached, str):
+        return None
+    parts = Path(cached).parts
+    return parts[parts.index("snapshots") + 1] if "snapshots" in parts[:-1] else None
+
+
 def _resolve_dtype(dtype: str, device: str, estimated_params: int | None) -> torch.dtype:
     if dtype != "auto":
         if dtype not in DTYPES:
@@ -167,10 +182,10 @@ class HFBackend:
         self.start_id = start if start is not None else next(iter(self.eos_ids), self.pad_id)
         total, non_embedding = self._parameter_counts()
         if source.kind == "hub":
-            # the commit the revision resolved to (a snapshot folder name in the cache);
-            # without one, the repo and revision label, never the label alone
-            fingerprint = (getattr(self.model.config, "_commit_hash", None)
-                           or f"{source.location}@{source.revision}")
+            # the commit the revision resolved to; without one, the repo and revision
+            # label, never the label alone
+            fingerprint = hub_commit(source.location, source.revision) or (
+                f"{source.location}@{source.revision}")
         self.info = ModelInfo(
             name=source.name, source=portable(source.location) if source.kind != "gguf"
             else portable(Path(source.location) / source.gguf_file),
