@@ -12,18 +12,22 @@ SHOTS ?= 0
 # answers shown in few-shot demonstrations: true, flipped or unrelated
 DEMO_LABELS ?= true
 # examples per subtask; LIMIT= (empty) runs every example
-LIMIT ?= 100
+LIMIT ?= 10
 FAMILY ?= pico
 SIZES ?=
 REVISIONS ?=
 JOBS ?= 2
-OUT ?= results
+# your own runs (untracked); results/ is the committed evidence (RESULTS)
+OUT ?= out
+RESULTS ?= results
+# examples re-run per committed run by `make reproduce`
+K ?= 3
 
 opt = $(if $(2),$(1) $(2),)
 run_flags = --tasks $(TASKS) --shots $(SHOTS) $(call opt,--limit,$(LIMIT)) --out $(OUT) \
 	--demo-labels $(DEMO_LABELS)
 
-.PHONY: setup test lint tasks prompts models eval sweep family rescore bench report
+.PHONY: setup test lint tasks prompts models eval sweep family rescore bench report reproduce fetch
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,7 +56,8 @@ models:
 prompts:
 	$(BIN)/harness prompts $(TASK) --shots $(SHOTS) $(call opt,--limit,$(LIMIT))
 
-# One model on every task, every metric side by side (default: SmolLM2-135M, offline).
+# One model on every task, every metric side by side (default: SmolLM2-135M, offline), into
+# $(OUT)/; it ends by comparing its outputs with the committed runs of the same identity.
 eval:
 	$(BIN)/harness eval --model $(MODEL) $(call opt,--revision,$(REVISION)) $(run_flags)
 
@@ -68,6 +73,16 @@ family:
 rescore:
 	$(BIN)/harness rescore $(OUT)/runs
 
+# Re-run K seeded examples of every committed run whose model is here; exit 1 on any drift.
+reproduce:
+	$(BIN)/harness reproduce $(RESULTS) -k $(K)
+
+# Download hub checkpoints (FAMILY=pythia SIZES=70m,160m REVISIONS=step1000,main) into the
+# Hugging Face cache on a machine with internet, for sweeps on machines without.
+fetch:
+	$(BIN)/harness fetch --family $(FAMILY) $(call opt,--sizes,$(SIZES)) \
+		$(call opt,--revisions,$(REVISIONS))
+
 # This harness vs lm-evaluation-harness on the same model, examples and prompts: time, peak
 # memory, agreement -> results/bench/bench.{json,md}. BENCH_FLAGS=--quick for a smoke run.
 BENCH_FLAGS ?=
@@ -75,6 +90,6 @@ bench:
 	$(BIN)/python -c "import lm_eval" 2>/dev/null || $(BIN)/pip install -e ".[bench]"
 	$(BIN)/python scripts/bench.py --model $(MODEL) $(BENCH_FLAGS)
 
-# Figures, emergence verdicts and one static page: $(OUT)/report/index.html.
+# Figures, emergence verdicts and one static page: $(RESULTS)/report/index.html.
 report:
-	$(BIN)/harness report $(OUT)
+	$(BIN)/harness report $(RESULTS)
