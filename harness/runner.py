@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from harness import demos, distributed, results
+from harness.answers import StopRule, extract_answer
 from harness.errors import HarnessError
 from harness.io import atomic_write_json
 from harness.models.base import Backend, GenRequest, LoglikRequest
 from harness.records import ExampleRecord
-from harness.tasks import Prompt, Task, check_shots_and_limit, extract_answer, load_tasks, render
+from harness.tasks import Prompt, Task, check_shots_and_limit, load_tasks, render
 
 log = logging.getLogger(__name__)
 
@@ -103,11 +104,9 @@ def run_chunk(backend: Backend, task: Task, prompts: Sequence[Prompt],
     """
     generations = [None] * len(prompts)
     if task.is_generative:
-        gen_requests = [GenRequest(
-            context=p.text, max_new_tokens=generation.budget(task),
-            stop_string=task.stop_string if generation.early_stop else None,
-            output_regex=task.output_regex if generation.early_stop else None)
-            for p in prompts]
+        stop = StopRule(task.stop_string, task.output_regex) if generation.early_stop else None
+        gen_requests = [GenRequest(context=p.text, max_new_tokens=generation.budget(task),
+                                   stop=stop) for p in prompts]
         generations = backend.generate(gen_requests, progress=progress)
     texts = [g.text if g is not None else None for g in generations]
     contexts = [target_context(task, p, text) for p, text in zip(prompts, texts)]

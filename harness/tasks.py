@@ -13,7 +13,8 @@ Behaviour reproduced from BIG-bench 1.0.0 (`bigbench/api/json_task.py`:
   (`choice(n, n_queries, replace=False)`), then for each query its shots are drawn from all
   *other* examples and one answer per shot from its targets. Nothing is stripped.
 * Generations are post-processed by cutting after a `stop_string` and keeping the first
-  match of `output_regex` (the default regex when a task gives neither).
+  match of `output_regex` (the default regex when a task gives neither): `harness.answers`,
+  shared with the backends' early stopping.
 
 No model code and no heavy imports here: this module imports with the standard library and
 NumPy only (NumPy's legacy `RandomState` is what makes shot sampling bit-identical).
@@ -487,56 +488,3 @@ def render(task: Task, shots: int, limit: int | None = None, seed: int = SEED,
             demo_target=relabel(query) if relabel is not None else None,
         ))
     return prompts
-
-
-def extract_answer(text: str, output_regex: str | None, stop_string: str | None,
-                   max_chars: int | None = None) -> tuple[str, bool | None]:
-    """BIG-bench's post-processing of a generation (`model_utils.postprocess_output`).
-
-    Optionally cut to `max_chars` characters (BIG-bench's evaluate script passes 30, which
-    makes long targets unreachable; off by default here). Then cut after the first
-    `stop_string` if it occurs at index > 0 (kept). Then keep the first match of
-    `output_regex`, or "" when nothing matches. Returns (answer, whether the regex matched;
-    None without a regex), so a no-match is never confused with an empty answer.
-    """
-    if max_chars:
-        text = text[:max_chars]
-    if stop_string:
-        index = text.find(stop_string)
-        if index > 0:
-            text = text[: index + len(stop_string)]
-    if not output_regex:
-        return text, None
-    match = re.search(output_regex, text)
-    return (match.group(0), True) if match else ("", False)
-
-
-def postprocess(text: str, output_regex: str | None, stop_string: str | None,
-                max_chars: int | None = None) -> str:
-    """The answer BIG-bench scores: `extract_answer` without the match flag."""
-    return extract_answer(text, output_regex, stop_string, max_chars)[0]
-
-
-_PROBES = ("0", "7", "a", "Z", " ", ".", "\n")
-
-
-def answer_is_final(text: str, output_regex: str | None, stop_string: str | None) -> bool:
-    """True once generating more text cannot change `postprocess(text, ...)`.
-
-    With a stop string: once it occurs at index > 0 (everything after it is cut). With a
-    regex: once its first match is followed by a line break (answers are one line) and
-    appending any probe character leaves that first match unchanged (it is closed, and no
-    earlier match can appear). Without either, never: generate to the token budget.
-    """
-    if stop_string:
-        return text.find(stop_string) > 0
-    if not output_regex:
-        return False
-    match = re.search(output_regex, text)
-    if match is None or "\n" not in text[match.end():]:
-        return False
-    for probe in _PROBES:
-        extended = re.search(output_regex, text + probe)
-        if extended is None or extended.span() != match.span():
-            return False
-    return True

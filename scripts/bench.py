@@ -237,7 +237,7 @@ STATIC_NOTES = (
     "column checks for every continuation.",
     "Generation: both engines run greedy with no stop rule (lm-eval `until: []`, to which it "
     "adds only the EOS string), i.e. exactly max_gen_toks tokens unless EOS; accuracy is "
-    "BIG-bench exact_str_match after `harness.tasks.extract_answer` on both raw generations. "
+    "BIG-bench exact_str_match after `harness.answers.extract_answer` on both raw generations. "
     "Our default mode stops as soon as the post-processed answer can no longer change; its "
     "row shows the time and the ratio of lm-eval's no-stop time to it.",
     "lm-eval scores every (context, continuation) pair as its own row (right-padded batches of "

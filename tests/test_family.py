@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.answers import StopRule, extract_answer
 from harness.family.corpus import (
     CHARS,
     QUESTION,
@@ -21,7 +22,7 @@ from harness.family.corpus import (
     solve,
 )
 from harness.family.recipes import MINI, PICO, PICO_SCRATCHPAD, pythia_steps
-from harness.tasks import default_tasks_dir, extract_answer, load_tasks, render
+from harness.tasks import default_tasks_dir, load_tasks, render
 
 REPO = Path(__file__).resolve().parents[1]
 EXCLUDED = bigbench_arithmetic_questions(default_tasks_dir())
@@ -139,7 +140,7 @@ def test_mini_checkpoints_load_through_the_hf_backend(mini_family, monkeypatch):
     prompt = "\nQ: What is 12 plus 35?\nA: "
     scores = backend.loglikelihood([LoglikRequest(prompt, "47")])[0]
     assert scores.tokens == (" ", "4", "7")  # character tokens, the space moved over
-    generation = backend.generate([GenRequest(prompt, 8, output_regex=r"[-+]?\d+")])[0]
+    generation = backend.generate([GenRequest(prompt, 8, stop=StopRule(output_regex=r"[-+]?\d+"))])[0]
     assert generation.n_tokens >= 1
     default = load_model("mini-56k")  # like a hub model's main: the last checkpoint
     assert default.info.revision == "step120"

@@ -7,10 +7,10 @@ import random
 import pytest
 import torch
 
+from harness.answers import StopRule, extract_answer
 from harness.errors import HarnessError
 from harness.models import load_model
 from harness.models.base import GenRequest, LoglikRequest
-from harness.tasks import extract_answer
 
 PROMPT = "\nQ: What is the name of the element with an atomic number of 1?\nA: "
 REQUESTS = [
@@ -146,7 +146,7 @@ def test_early_stopping_never_changes_the_scored_answer(model):
     contexts = [r.context for r in REQUESTS] + [f"\nQ: {w}\nA: " for w in ("x", "12", "house")]
     for regex in regexes:
         full = model.generate([GenRequest(c, 40) for c in contexts])
-        early = model.generate([GenRequest(c, 40, output_regex=regex) for c in contexts])
+        early = model.generate([GenRequest(c, 40, stop=StopRule(output_regex=regex)) for c in contexts])
         for f, e in zip(full, early):
             assert e.n_tokens <= f.n_tokens
             assert f.text.startswith(e.text)

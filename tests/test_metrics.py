@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 from harness import metrics as M
+from harness.answers import postprocess
 from harness.errors import HarnessError
 from harness.records import ExampleRecord
-from harness.tasks import load_tasks, postprocess
+from harness.tasks import load_tasks
 
 LOG = math.log
 

@@ -34,7 +34,6 @@ from harness.models.base import (
 )
 from harness.models.registry import ModelSource
 from harness.models.scheduling import group_by_context, plan_batches
-from harness.tasks import answer_is_final
 
 log = logging.getLogger(__name__)
 
@@ -647,8 +646,7 @@ class HFBackend:
                 else:
                     new_tokens[index].append(token)
                     text = self._decode_new(contexts[index], new_tokens[index])
-                    if (request.stop_string or request.output_regex) and answer_is_final(
-                            text, request.output_regex, request.stop_string):
+                    if request.stop is not None and request.stop.is_final(text):
                         reason = "rule"
                     elif len(new_tokens[index]) >= request.max_new_tokens:
                         reason = "max_new_tokens"

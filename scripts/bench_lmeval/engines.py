@@ -147,12 +147,13 @@ def _request_tokens(backend, workload: Workload) -> int | None:
 
 
 def _run_ours_once(backend, workload: Workload, mode: str) -> tuple[float, list[dict]]:
+    from harness.answers import StopRule
     from harness.models.base import GenRequest, LoglikRequest
 
     if workload.kind == "generate":
         requests = [GenRequest(context=d.prompt, max_new_tokens=workload.max_new_tokens,
-                               stop_string=d.stop_string if mode == "early" else None,
-                               output_regex=d.output_regex if mode == "early" else None)
+                               stop=StopRule(d.stop_string, d.output_regex)
+                               if mode == "early" else None)
                     for d in workload.docs]
         start = time.perf_counter()
         generations = backend.generate(requests)
