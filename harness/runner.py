@@ -200,8 +200,8 @@ def evaluate_task(backend: Backend, task: Task, shots: int, settings: EvalSettin
     manifest["sessions"].append({
         "finished": results.now(), "wall_s": round(wall_s, 2), "new_examples": len(todo),
         "reused_examples": len(prompts) - len(todo),
-        "batch_size": getattr(backend, "batch_size", None), "device": model["device"],
-        "peak_gpu_mb": backend.peak_memory_mb() if hasattr(backend, "peak_memory_mb") else None,
+        "batch_size": backend.batch_size, "device": model["device"],
+        "peak_gpu_mb": backend.peak_memory_mb(),
         "processes": ranks.world, "limit": settings.limit, "command": " ".join(sys.argv),
         "git": results.git_state(), "versions": results.library_versions(),
     })

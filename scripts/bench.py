@@ -244,9 +244,10 @@ STATIC_NOTES = (
     "a fixed number of rows; one-token continuations sharing a context reuse logits); ours "
     "encodes each distinct context once and scores all its continuations on its KV cache, "
     "in batches filled to a token budget.",
-    "Allocator: on a CPU under Linux/glibc our backend lets malloc keep freed activation "
-    "buffers for reuse (`harness.models.hf.keep_freed_memory`; `HARNESS_MALLOC_TUNING=0` turns "
-    "it off), so a forward pass does not fault fresh pages in for every tensor; lm-eval runs "
+    "Allocator: on a CPU under Linux/glibc our engine lets malloc keep freed activation "
+    "buffers for reuse, as `harness eval` does by default (`harness.allocator`; "
+    "`--no-malloc-tuning` or `HARNESS_MALLOC_TUNING=0` turns it off), so a forward pass does "
+    "not fault fresh pages in for every tensor; lm-eval runs "
     "with the allocator's defaults, as its users run it. Log-probs do not depend on it.",
 )
 

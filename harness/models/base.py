@@ -88,6 +88,11 @@ class ModelInfo:
 
 class Backend(Protocol):
     info: ModelInfo
+    batch_size: str  # as asked for: "auto" (a token budget) or a row count; for the manifest
+
+    def peak_memory_mb(self) -> float | None:
+        """Peak accelerator memory used so far, in MiB; None where it is not measured (CPU)."""
+        ...
 
     def loglikelihood(self, requests: Sequence[LoglikRequest],
                       progress: Progress | None = None) -> list[TokenScores]: ...

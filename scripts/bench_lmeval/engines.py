@@ -319,9 +319,11 @@ def run_job(job: Job, progress=None) -> dict:
         # the folder transformers loaded (a converted GGUF lives in the harness cache):
         # lm-eval is given this folder, so both engines read identical weights and tokenizer
         record["model_folder"] = getattr(engine.model, "name_or_path", None)
-        from harness.models.hf import keep_freed_memory
+        # what `harness eval` does on a CPU by default (cli.py, --malloc-tuning)
+        from harness import allocator
 
-        record["malloc_tuned"] = keep_freed_memory()
+        record["malloc_tuned"] = (engine.device == "cpu" and allocator.wanted(os.environ)
+                                  and allocator.keep_freed_memory())
     say(f"{job.engine}: imports {import_s:.1f} s, model load {load_s:.1f} s")
     for path in job.workloads:
         workload = read_workload(Path(path))
