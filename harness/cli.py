@@ -17,6 +17,7 @@ from pathlib import Path
 
 from harness import allocator, distributed
 from harness.errors import HarnessError
+from harness.io import check_writable
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -150,6 +151,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     for task in load_tasks(settings.tasks):
         for shots in settings.shots:
             check_shots_and_limit(task, shots, settings.limit)
+    check_writable(settings.out)  # before the model loads
     started = time.perf_counter()
     backend = load_model(args.model, args.revision, dtype=args.dtype, device=args.device,
                          batch_size=args.batch_size, boundary=args.boundary,
@@ -173,6 +175,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from harness.sweep import expand, run_sweep
 
     points = expand(args.models, args.family, args.sizes, args.revisions)
+    check_writable(args.out)  # before the first model loads
     started = time.perf_counter()
     summaries = run_sweep(points, _settings(args), dtype=args.dtype, device=args.device,
                           batch_size=args.batch_size, boundary=args.boundary,
@@ -321,6 +324,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _tune_allocator(args)
         return args.func(args)
     except HarnessError as exc:
+        if args.verbose:  # the cause, for a bug report; without -v the one line is enough
+            logging.getLogger("harness").exception("traceback of the error below")
         print(f"harness: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `harness prompts ... | head`

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.io import atomic_write_json
+from harness.io import atomic_write_json, make_dirs
 from harness.records import ExampleRecord, packed_path, read_records
 
 REPO = Path(__file__).resolve().parents[1]
@@ -94,7 +94,7 @@ def check_or_claim(folder: Path, identity: dict[str, Any], overwrite: bool) -> d
 
 def append_records(path: Path, records: list[ExampleRecord]) -> None:
     """Append complete lines and fsync. A partial last line (a killed writer) is cut first."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(path.parent)
     if path.exists() and path.stat().st_size:
         with open(path, "rb+") as handle:
             handle.seek(-1, os.SEEK_END)
@@ -109,7 +109,7 @@ def append_records(path: Path, records: list[ExampleRecord]) -> None:
             os.fsync(handle.fileno())
     except OSError as exc:
         raise HarnessError(f"cannot write {path} ({exc.strerror or exc}); free disk space and "
-                           "rerun: finished examples are kept and the run resumes") from None
+                           "rerun: finished examples are kept and the run resumes") from exc
 
 
 def load_done(folder: Path, partial_tail_ok: bool = True) -> dict[tuple[int, str], ExampleRecord]:

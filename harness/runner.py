@@ -163,15 +163,15 @@ def evaluate_task(backend: Backend, task: Task, shots: int, settings: EvalSettin
     identity = results.run_identity(model, task_record(task), shots,
                                     settings.generation.to_json(task), settings.demo_labels)
     folder = results.run_dir(settings.out, model, task.name, shots, settings.demo_labels)
-    manifest, problem = None, None
+    manifest, problem, cause = None, None, None
     if ranks.is_main:
         try:
             manifest = results.check_or_claim(folder, identity, settings.overwrite)
         except HarnessError as exc:
-            problem = str(exc)
+            problem, cause = str(exc), exc  # the message travels to every rank, the cause stays
     problem = distributed.broadcast(problem)
     if problem:
-        raise HarnessError(problem)
+        raise HarnessError(problem) from cause
     distributed.barrier()
     done = results.load_done(folder)
     todo = [p for p in prompts if (p.idx, prompt_sha256(p)) not in done]

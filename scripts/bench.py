@@ -42,6 +42,8 @@ from bench_lmeval import workloads as wl  # noqa: E402
 from bench_lmeval.engines import Job  # noqa: E402
 from bench_lmeval.workers import WorkerError, Workers, engine_summary, median  # noqa: E402
 
+from harness.errors import HarnessError  # noqa: E402
+
 SECTIONS = ("emoji_mc", "periodic_mc", "arith_gen", "arith_loglik", "scaling", "gpu")
 
 
@@ -450,12 +452,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         bench = run(config_from_args(args))
-    except (BenchError, WorkerError) as exc:
-        print(f"bench: {exc}", file=sys.stderr)
-        return 1
-    except Exception as exc:  # a harness error from a worker-free path (task loading)
-        if type(exc).__name__ != "HarnessError":
-            raise
+    except (BenchError, WorkerError, HarnessError) as exc:  # HarnessError: task loading
         print(f"bench: {exc}", file=sys.stderr)
         return 1
     print(write(bench, args.out))

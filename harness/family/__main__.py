@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"eval loss {size['final_eval_loss']:.4f}, {size['train_time_s']:.0f} s")
         print(f"wrote {out / 'family.json'}")
         return 0
-    except (HarnessError, KeyError) as exc:
+    except HarnessError as exc:
         print(f"harness.family: error: {exc}", file=sys.stderr)
         return 2
 

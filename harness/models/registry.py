@@ -44,6 +44,18 @@ def families_dirs() -> list[Path]:
     return roots
 
 
+def _size_names(manifest: Path) -> list[str]:
+    """The size names a family.json lists; a damaged file is an error, not a missing family
+    (skipping it would only show up later as "unknown model")."""
+    try:
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+        return [str(size["name"]) for size in data.get("sizes", [])]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError,
+            AttributeError) as exc:
+        raise HarnessError(f"{manifest} is damaged ({type(exc).__name__}: {exc}); restore it "
+                           "(git checkout, or retrain the family with make family)") from exc
+
+
 def family_aliases() -> dict[str, Path]:
     """`pico-16k` -> families/pico/pico-16k; `pico-scratchpad-16k` -> families/pico-scratchpad/...
 
@@ -52,13 +64,8 @@ def family_aliases() -> dict[str, Path]:
     found: dict[str, Path] = {}
     for root in families_dirs():
         for manifest in sorted(root.glob("*/family.json")):
-            try:
-                data = json.loads(manifest.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError):
-                continue
             family = manifest.parent.name
-            for size in data.get("sizes", []):
-                size_name = size["name"]
+            for size_name in _size_names(manifest):
                 suffix = size_name.split("-", 1)[1] if "-" in size_name else size_name
                 alias = size_name if size_name.startswith(f"{family}-") else f"{family}-{suffix}"
                 found.setdefault(alias, manifest.parent / size_name)
