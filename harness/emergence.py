@@ -358,7 +358,7 @@ def bootstrap_series(x: np.ndarray | Sequence[float], scores: np.ndarray, statis
 
     Each resample draws n_examples example indices with replacement, recomputes every
     model's nan-mean on those same examples, orients, sorts by x and applies
-    `statistic(sorted x, oriented y)`, e.g. `b_statistic`, `linearity_statistic`, `tau_statistic`.
+    `statistic(sorted x, oriented y)`, e.g. `b_statistic` or `tau_statistic`.
     """
     x_sorted, _ = _sorted_series(x)
     scores = _as_scores(scores, x_sorted.size)
@@ -387,11 +387,6 @@ def jump_share_statistic(x: np.ndarray, y: np.ndarray) -> float:
 def b_statistic(x: np.ndarray, y: np.ndarray) -> float:
     """B of the oriented series (+-inf when degenerate), as a `SeriesStatistic`."""
     return breakthroughness(y).value
-
-
-def linearity_statistic(x: np.ndarray, y: np.ndarray) -> float:
-    """R^2 on log10(x), as a `SeriesStatistic`."""
-    return linearity(x, y)
 
 
 def tau_statistic(x: np.ndarray, y: np.ndarray) -> float:

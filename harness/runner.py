@@ -95,8 +95,25 @@ def target_context(task: Task, prompt: Prompt, generation: str | None) -> str | 
     return prompt.text + generation[:generation.index(marker) + len(marker)]
 
 
+def _tokenize(backend: Backend, answers: Sequence[str | None], prompts: Sequence[Prompt]
+              ) -> tuple[list[tuple[str, ...]], list[tuple[tuple[str, ...], ...]]]:
+    """Tokens of each answer (() without a generation) and of each prompt's targets, from one
+    tokenizer call over the answers that exist followed by every prompt's targets."""
+    present = [i for i, answer in enumerate(answers) if answer is not None]
+    tokens = backend.tokenize([answers[i] for i in present]
+                              + [t for p in prompts for t in p.targets])
+    answer_tokens: list[tuple[str, ...]] = [()] * len(answers)
+    for k, i in enumerate(present):
+        answer_tokens[i] = tokens[k]
+    target_tokens, start = [], len(present)
+    for prompt in prompts:
+        target_tokens.append(tuple(tokens[start:start + len(prompt.targets)]))
+        start += len(prompt.targets)
+    return answer_tokens, target_tokens
+
+
 def run_chunk(backend: Backend, task: Task, prompts: Sequence[Prompt],
-              generation: GenerationSettings, progress=None) -> list[ExampleRecord]:
+              generation: GenerationSettings) -> list[ExampleRecord]:
     """Ask the backend everything about `prompts`; return raw records (no scoring).
 
     Generation first (a variant may score the target after the model's own text), then
@@ -107,7 +124,7 @@ def run_chunk(backend: Backend, task: Task, prompts: Sequence[Prompt],
         stop = StopRule(task.stop_string, task.output_regex) if generation.early_stop else None
         gen_requests = [GenRequest(context=p.text, max_new_tokens=generation.budget(task),
                                    stop=stop) for p in prompts]
-        generations = backend.generate(gen_requests, progress=progress)
+        generations = backend.generate(gen_requests)
     texts = [g.text if g is not None else None for g in generations]
     contexts = [target_context(task, p, text) for p, text in zip(prompts, texts)]
 
@@ -116,14 +133,12 @@ def run_chunk(backend: Backend, task: Task, prompts: Sequence[Prompt],
         requests.extend(LoglikRequest(prompt.text, c) for c in prompt.choices)
         if context is not None:
             requests.extend(LoglikRequest(context, t) for t in prompt.targets)
-    scored = dict(zip(requests, backend.loglikelihood(requests, progress=progress)))
+    scored = dict(zip(requests, backend.loglikelihood(requests)))
 
     extracted = [extract_answer(t, task.output_regex, task.stop_string, generation.max_chars)
                  if t is not None else (None, None) for t in texts]
     answers = [answer for answer, _ in extracted]
-    tokenized = iter(backend.tokenize([a for a in answers if a is not None]
-                                      + [t for p in prompts for t in p.targets]))
-    answer_tokens = [next(tokenized) if a is not None else () for a in answers]
+    answer_tokens, target_tokens = _tokenize(backend, answers, prompts)
 
     records = []
     for i, prompt in enumerate(prompts):
@@ -145,7 +160,7 @@ def run_chunk(backend: Backend, task: Task, prompts: Sequence[Prompt],
             choice_greedy=tuple(c.is_greedy for c in choices),
             target_logprobs=tuple(t.logprobs for t in targets),
             target_greedy=tuple(t.is_greedy for t in targets),
-            target_tokens=tuple(next(tokenized) for _ in prompt.targets),
+            target_tokens=target_tokens[i],
             target_context=context[len(prompt.text):] if context else "",
             demo_target=prompt.demo_target,
         ))

@@ -135,10 +135,6 @@ class Task:
     variant: Variant | None = None
 
     @property
-    def is_multiple_choice(self) -> bool:
-        return bool(set(self.metrics) & MULTIPLE_CHOICE_METRICS)
-
-    @property
     def is_generative(self) -> bool:
         return bool(set(self.metrics) & GENERATIVE_METRICS)
 

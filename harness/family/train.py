@@ -71,14 +71,6 @@ def build_config(size: Size, recipe: Recipe):
     )
 
 
-def parameter_counts(model) -> tuple[int, int]:
-    """(total, non-embedding): embeddings are the input embedding and the output head."""
-    total = sum(p.numel() for p in model.parameters())
-    embedding = model.get_input_embeddings().weight.numel()
-    embedding += model.get_output_embeddings().weight.numel()
-    return total, total - embedding
-
-
 def encode_rows(texts: list[str]) -> np.ndarray:
     table = char_ids()
     codes = np.frombuffer("".join(texts).encode("ascii"), dtype=np.uint8)
@@ -146,6 +138,9 @@ def train_size(recipe: Recipe, size: Size, out: Path, threads: int,
     there).
     """
     import torch
+
+    # the backend's count (tied embeddings once), so family.json and every run agree
+    from harness.models.hf_load import parameter_counts
 
     torch.set_num_threads(threads)
     torch.manual_seed(recipe.init_seed)
