@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -28,13 +27,14 @@ from typing import Any, Literal
 
 import numpy as np
 
+from harness.answers import INTEGER
 from harness.errors import HarnessError
 from harness.records import ExampleRecord
 from harness.stats import bootstrap_ci, bootstrap_mean_ci, bootstrap_weighted_ci
+from harness.tasks import chance_grade
 
 NAN = float("nan")
 ECE_BINS = 15  # BIG-bench's measure_expected_calibration_error
-_INTEGER = re.compile(r"[-+]?[0-9]+")
 INF = math.inf
 
 Records = Sequence[ExampleRecord]
@@ -168,9 +168,8 @@ def _chance_zero(records: Records) -> float:
 
 
 def _chance_mean_target_score(records: Records) -> float | None:
-    """BIG-bench's low score for multiple choice: mean over examples of mean target score."""
-    means = [np.mean(r.target_scores) for r in records if has_choice_scores(r)]
-    return float(np.mean(means)) if means else None
+    """BIG-bench's low score for multiple choice (`harness.tasks.chance_grade`)."""
+    return chance_grade(r.target_scores for r in records if has_choice_scores(r))
 
 
 def _chance_correct_fraction(records: Records) -> float | None:
@@ -477,7 +476,7 @@ def digit_accuracy(record: ExampleRecord) -> float:
     version). NaN when the target is not an integer or nothing was generated.
     """
     target = record.targets[0] if record.targets else ""
-    if record.answer is None or not _INTEGER.fullmatch(target):
+    if record.answer is None or not INTEGER.fullmatch(target):
         return NAN
     answer = record.answer
     right = sum(1 for i in range(1, min(len(target), len(answer)) + 1) if answer[-i] == target[-i])

@@ -19,7 +19,6 @@ import os
 import platform
 import re
 import shutil
-import subprocess
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,8 +27,8 @@ from typing import Any
 from harness.errors import HarnessError
 from harness.io import atomic_write_json, make_dirs
 from harness.records import ExampleRecord, packed_path, read_records
+from harness.repo import REPO as REPO  # re-exported: the report reads it from here
 
-REPO = Path(__file__).resolve().parents[1]
 IDENTITY_VERSION = 1
 
 
@@ -116,18 +115,6 @@ def load_done(folder: Path, partial_tail_ok: bool = True) -> dict[tuple[int, str
     """Finished records of a run folder keyed by (idx, prompt sha256); duplicates collapse."""
     records = read_records(folder / "examples.jsonl", partial_tail_ok=partial_tail_ok)
     return {(r.idx, r.prompt_sha256): r for r in records}
-
-
-def git_state() -> dict[str, Any]:
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                                cwd=REPO, check=True, timeout=10).stdout.strip()
-        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--", "harness", "tasks"],
-                                    capture_output=True, text=True, cwd=REPO,
-                                    timeout=10).stdout.strip())
-        return {"commit": commit, "dirty": dirty}
-    except (OSError, subprocess.SubprocessError):
-        return {"commit": None, "dirty": None}
 
 
 def library_versions() -> dict[str, str]:

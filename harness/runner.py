@@ -25,6 +25,7 @@ from harness.errors import HarnessError
 from harness.io import atomic_write_json
 from harness.models.base import Backend, GenRequest, LoglikRequest
 from harness.records import ExampleRecord
+from harness.repo import git_state
 from harness.tasks import Prompt, Task, check_shots_and_limit, load_tasks, render
 
 log = logging.getLogger(__name__)
@@ -218,7 +219,7 @@ def evaluate_task(backend: Backend, task: Task, shots: int, settings: EvalSettin
         "batch_size": backend.batch_size, "device": model["device"],
         "peak_gpu_mb": backend.peak_memory_mb(),
         "processes": ranks.world, "limit": settings.limit, "command": " ".join(sys.argv),
-        "git": results.git_state(), "versions": results.library_versions(),
+        "git": git_state(), "versions": results.library_versions(),
     })
     atomic_write_json(folder / "manifest.json", manifest)
     wanted = {(p.idx, prompt_sha256(p)) for p in prompts}

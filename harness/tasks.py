@@ -28,7 +28,7 @@ import logging
 import math
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from harness.errors import HarnessError
+from harness.repo import REPO
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ STRING_KEYS = ("example_input_prefix", "example_output_prefix", "choice_prefix",
 def default_tasks_dir() -> Path:
     """`$HARNESS_TASKS_DIR`, else the repository's tasks/bigbench next to the package."""
     env = os.environ.get("HARNESS_TASKS_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "tasks" / "bigbench"
+    return Path(env) if env else REPO / "tasks" / "bigbench"
 
 
 @dataclass(frozen=True)
@@ -150,10 +151,18 @@ class Task:
 
     @cached_property
     def chance_multiple_choice_grade(self) -> float | None:
-        """BIG-bench's low score for multiple choice: mean over examples of mean target score."""
+        """BIG-bench's low score for multiple choice over the whole task (`chance_grade`)."""
         if not self.has_choices:
             return None
-        return float(np.mean([np.mean(ex.target_scores) for ex in self.examples]))
+        return chance_grade(ex.target_scores for ex in self.examples)
+
+
+def chance_grade(target_scores: Iterable[Sequence[float]]) -> float | None:
+    """BIG-bench's low score for multiple choice: mean over examples of mean target score
+    (None without examples). The task's chance line and the metric's chance level are both
+    this function."""
+    means = [np.mean(scores) for scores in target_scores]
+    return float(np.mean(means)) if means else None
 
 
 @dataclass(frozen=True)

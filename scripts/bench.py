@@ -43,6 +43,7 @@ from bench_lmeval.engines import Job  # noqa: E402
 from bench_lmeval.workers import WorkerError, Workers, engine_summary, median  # noqa: E402
 
 from harness.errors import HarnessError  # noqa: E402
+from harness.repo import git_label, git_state  # noqa: E402
 
 SECTIONS = ("emoji_mc", "periodic_mc", "arith_gen", "arith_loglik", "scaling", "gpu")
 
@@ -361,14 +362,7 @@ def overall(workloads: list[dict]) -> dict | None:
 
 
 def _git_commit() -> str | None:
-    try:
-        done = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                              cwd=REPO, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True,
-                               cwd=REPO, timeout=10).stdout.strip()
-        return done.stdout.strip() + ("-dirty" if dirty else "") if done.returncode == 0 else None
-    except (OSError, subprocess.SubprocessError):
-        return None
+    return git_label(git_state(()))  # dirty: any file of the checkout
 
 
 def write(bench: dict, out: Path) -> str:

