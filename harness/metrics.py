@@ -1,10 +1,10 @@
 """Every metric, as a pure function of `ExampleRecord`s, with its metadata beside it.
 
 A per-example metric is `(record) -> float`; an aggregate metric is `(records) -> float`.
-`METRICS` is the table, filled by `@metric` beside each function (family, direction, range,
-chance level, description): adding a metric is one decorated function. An example a metric
-cannot score (no generation, no log-probs, a target that is not a number...) gets NaN, which
-`summarize` counts (`n_nan`); it is never a silent 0.
+`METRICS` is the table, filled by `@metric` (or `@aggregate_metric`) beside each function:
+family, direction, range, chance level, description. Adding a metric is one decorated
+function. An example a metric cannot score (no generation, no log-probs, a target that is not
+a number...) gets NaN, which `summarize` counts (`n_nan`); it is never a silent 0.
 
 Conventions shared by the log-prob metrics:
 * A continuation's log-prob is the sum of its per-token log-probs (`math.fsum`: exactly
@@ -144,19 +144,32 @@ METRICS: dict[str, Metric] = {}
 """Every metric by name, in the order they are defined below (the order of tables and panels)."""
 
 
-def metric(*, family: Family, higher_is_better: bool, value_range: tuple[float, float],
-           description: str, chance: Callable[[Records], float | None] | None = None,
-           kind: Kind = "example", uses: Callable[[ExampleRecord], bool] | None = None,
-           weighted: Callable[[Records], Callable[[np.ndarray], np.ndarray]] | None = None):
-    """Register the decorated function in `METRICS` under its own name, with its metadata
-    beside it (as inspect_ai's `@scorer`): adding a metric is one decorated function."""
+def _register(fields: dict[str, Any]) -> Callable[[Callable[..., float]], Callable[..., float]]:
     def register(fn: Callable[..., float]) -> Callable[..., float]:
         if fn.__name__ in METRICS:
             raise ValueError(f"metric {fn.__name__} is defined twice")
-        METRICS[fn.__name__] = Metric(fn.__name__, fn, kind, family, higher_is_better,
-                                      value_range, chance, description, uses, weighted)
+        METRICS[fn.__name__] = Metric(name=fn.__name__, fn=fn, **fields)
         return fn
     return register
+
+
+def metric(*, family: Family, higher_is_better: bool, value_range: tuple[float, float],
+           description: str, chance: Callable[[Records], float | None] | None = None):
+    """Register the decorated per-example metric `(record) -> float` in `METRICS` under its
+    own name, with its metadata beside it (as inspect_ai's `@scorer`)."""
+    return _register(dict(kind="example", family=family, higher_is_better=higher_is_better,
+                          value_range=value_range, chance=chance, description=description))
+
+
+def aggregate_metric(*, family: Family, higher_is_better: bool, value_range: tuple[float, float],
+                     description: str, chance: Callable[[Records], float | None] | None,
+                     uses: Callable[[ExampleRecord], bool],
+                     weighted: Callable[[Records], Callable[[np.ndarray], np.ndarray]]):
+    """Register the decorated aggregate metric `(records) -> float`: it scores the records it
+    `uses`, and `weighted` gives its statistic on resampling counts (vectorised bootstrap)."""
+    return _register(dict(kind="aggregate", family=family, higher_is_better=higher_is_better,
+                          value_range=value_range, chance=chance, description=description,
+                          uses=uses, weighted=weighted))
 
 
 # --------------------------------------------------------------------------------------
@@ -303,9 +316,9 @@ def _ece_weighted(records: Records, n_bins: int = ECE_BINS) -> Callable[[np.ndar
     return lambda counts: np.abs(counts @ gaps).sum(axis=1) / counts.sum(axis=1)
 
 
-@metric(kind="aggregate", family="multiple choice", higher_is_better=False, value_range=(0, 1),
-        chance=_chance_brier_uniform, uses=has_choice_scores, weighted=_brier_weighted,
-        description="Brier score of softmax choice probabilities (BIG-bench)")
+@aggregate_metric(family="multiple choice", higher_is_better=False, value_range=(0, 1),
+                  chance=_chance_brier_uniform, uses=has_choice_scores, weighted=_brier_weighted,
+                  description="Brier score of softmax choice probabilities (BIG-bench)")
 def brier_score(records: Records) -> float:
     """Multiple-choice Brier score; lower is better.
 
@@ -318,9 +331,9 @@ def brier_score(records: Records) -> float:
     return float(_brier_weighted(records)(np.ones((1, n)))[0]) if n else NAN
 
 
-@metric(kind="aggregate", family="multiple choice", higher_is_better=False, value_range=(0, 1),
-        uses=has_choice_scores, weighted=_ece_weighted,
-        description="ECE over 15 bins of max choice probability (BIG-bench)")
+@aggregate_metric(family="multiple choice", higher_is_better=False, value_range=(0, 1),
+                  chance=None, uses=has_choice_scores, weighted=_ece_weighted,
+                  description="ECE over 15 bins of max choice probability (BIG-bench)")
 def expected_calibration_error(records: Records) -> float:
     """Expected calibration error over 15 equal-width bins of confidence; lower is better.
 
