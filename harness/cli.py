@@ -10,17 +10,20 @@ import argparse
 import dataclasses
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from harness import distributed
+from harness import allocator, distributed
 from harness.errors import HarnessError
+from harness.io import check_writable
+from harness.repo import REPO
 
 Command = Callable[[argparse.Namespace], int]
 DEFAULT_OUT = Path("out")  # a user's own runs; results/ is the committed evidence
-EVIDENCE = Path(__file__).resolve().parents[1] / "results"
+EVIDENCE = REPO / "results"  # the committed evidence
 
 
 def _non_negative_int(text: str) -> int:
@@ -97,6 +100,11 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
                         "continuation; bigbench: separate, as BIG-bench's HF model)")
     p.add_argument("--allow-pickle", action="store_true",
                    help="allow loading pickled (*.bin) weights, which can run code")
+    p.add_argument("--malloc-tuning", action=argparse.BooleanOptionalAction,
+                   default=allocator.wanted(os.environ),
+                   help="on a CPU, let glibc's malloc keep freed buffers for reuse: same "
+                        "numbers, ~28%% faster scoring on small VMs (default on; "
+                        "HARNESS_MALLOC_TUNING=0 changes the default)")
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
@@ -157,6 +165,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     for task in load_tasks(settings.tasks):
         for shots in settings.shots:
             check_shots_and_limit(task, shots, settings.limit)
+    check_writable(settings.out)  # before the model loads
     started = time.perf_counter()
     backend = load_model(args.model, args.revision, dtype=args.dtype, device=args.device,
                          batch_size=args.batch_size, boundary=args.boundary,
@@ -216,6 +225,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from harness.sweep import expand, run_sweep
 
     points = expand(args.models, args.family, args.sizes, args.revisions)
+    check_writable(args.out)  # before the first model loads
     started = time.perf_counter()
     summaries = run_sweep(points, _settings(args), dtype=args.dtype, device=args.device,
                           batch_size=args.batch_size, boundary=args.boundary,
@@ -314,6 +324,20 @@ def cmd_models(args: argparse.Namespace) -> int:
         print(f"{name.ljust(width)}  {what}")
     print("also: a hub id (owner/name), a folder saved with save_pretrained, or a .gguf file")
     return 0
+
+
+def _tune_allocator(args: argparse.Namespace) -> bool:
+    """Apply --malloc-tuning for a run on the CPU. It changes how the whole process allocates,
+    so the command line decides it, never a model's constructor. Returns whether it is on."""
+    if not getattr(args, "malloc_tuning", False):  # commands that load no model lack it
+        return False
+    if args.device == "auto":
+        import torch
+
+        on_cpu = not torch.cuda.is_available()
+    else:
+        on_cpu = args.device == "cpu"
+    return on_cpu and allocator.keep_freed_memory()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -415,8 +439,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
+        _tune_allocator(args)
         return args.func(args)
     except HarnessError as exc:
+        if args.verbose:  # the cause, for a bug report; without -v the one line is enough
+            logging.getLogger("harness").exception("traceback of the error below")
         print(f"harness: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `harness prompts ... | head`

@@ -21,12 +21,12 @@ the demonstrations instead of its prior. Pure standard library + NumPy.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
 
+from harness.answers import INTEGER
 from harness.errors import HarnessError
 from harness.tasks import Example, Task
 
@@ -34,7 +34,6 @@ MODES = ("true", "flipped", "unrelated")
 SEED = 1234
 UNRELATED_WORDS = ("apple", "river", "piano", "cloud", "stone", "tiger", "lamp", "sugar",
                    "wheel", "forest")
-_INTEGER = re.compile(r"[-+]?[0-9]+")
 
 
 @lru_cache(maxsize=256)
@@ -55,7 +54,7 @@ def _correct_position(example: Example) -> int:
 
 
 def _is_integer_task(task: Task) -> bool:
-    return all(_INTEGER.fullmatch(ex.targets[0]) for ex in task.examples)
+    return all(INTEGER.fullmatch(ex.targets[0]) for ex in task.examples)
 
 
 def relabeler(task: Task, mode: str, seed: int = SEED) -> Callable[[Example], str] | None:

@@ -43,7 +43,7 @@ from typing import Literal
 import numpy as np
 
 from harness.errors import HarnessError
-from harness.stats import resample_counts
+from harness.stats import resample_counts, resample_indices
 
 JUMP_FACTOR = 3.0  # B* = JUMP_FACTOR * (n_points - 1): three times the B of a straight line
 SMOOTH_TAU = 0.7  # Kendall tau bound for "monotone" (6 points: at most 2 of 15 pairs out of order)
@@ -52,7 +52,6 @@ JUMP_SHARE = 0.6  # a jump: at least this share of the whole change happens in o
 JUMP_TAU = 0.5  # ... and the curve stays up after it (tau >= this): not a zigzag
 DEGENERATE_RTOL = 1e-9  # sqrt(median squared step) <= this * (max - min): B is infinite
 ALPHA = 0.05  # 95% intervals
-_MAX_CELLS = 1 << 22  # resample indices per chunk, as in harness.stats
 
 SeriesStatistic = Callable[[np.ndarray, np.ndarray], float]  # (sorted x, oriented y) -> value
 Shape = Literal["flat", "jump", "drop", "smooth", "smooth decline", "steady", "unclear"]
@@ -264,13 +263,8 @@ def interval(estimate: float, replicate_values: np.ndarray, alpha: float = ALPHA
 
 def _count_chunks(n_examples: int, n_boot: int, seed: int) -> Iterator[np.ndarray]:
     """Resampling counts (rows, n_examples), n_boot rows in all; the resamples of harness.stats."""
-    rng = np.random.default_rng(seed)
-    rows_per_chunk = max(1, min(n_boot, _MAX_CELLS // max(n_examples, 1)))
-    done = 0
-    while done < n_boot:
-        rows = min(rows_per_chunk, n_boot - done)
-        yield resample_counts(rng.integers(0, n_examples, size=(rows, n_examples)), n_examples)
-        done += rows
+    for indices in resample_indices(n_examples, n_boot, seed):
+        yield resample_counts(indices, n_examples)
 
 
 def resampled_points(n_examples: int, points: Callable[[np.ndarray], np.ndarray], n_boot: int = 1000,
@@ -358,7 +352,7 @@ def bootstrap_series(x: np.ndarray | Sequence[float], scores: np.ndarray, statis
 
     Each resample draws n_examples example indices with replacement, recomputes every
     model's nan-mean on those same examples, orients, sorts by x and applies
-    `statistic(sorted x, oriented y)`, e.g. `b_statistic`, `linearity_statistic`, `tau_statistic`.
+    `statistic(sorted x, oriented y)`, e.g. `b_statistic` or `tau_statistic`.
     """
     x_sorted, _ = _sorted_series(x)
     scores = _as_scores(scores, x_sorted.size)
@@ -387,11 +381,6 @@ def jump_share_statistic(x: np.ndarray, y: np.ndarray) -> float:
 def b_statistic(x: np.ndarray, y: np.ndarray) -> float:
     """B of the oriented series (+-inf when degenerate), as a `SeriesStatistic`."""
     return breakthroughness(y).value
-
-
-def linearity_statistic(x: np.ndarray, y: np.ndarray) -> float:
-    """R^2 on log10(x), as a `SeriesStatistic`."""
-    return linearity(x, y)
 
 
 def tau_statistic(x: np.ndarray, y: np.ndarray) -> float:

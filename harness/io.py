@@ -17,11 +17,37 @@ def _umask() -> int:
     return mask
 
 
+def make_dirs(folder: Path) -> None:
+    """`mkdir -p`, with a failure (a read-only or virtual file system such as /proc, no
+    permission, a file in the way) as one clear line that keeps its cause."""
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise HarnessError(f"cannot create the folder {folder} ({exc.strerror or exc}); choose "
+                           "another --out, or fix its permissions") from exc
+
+
+def check_writable(folder: Path) -> None:
+    """Fail now, in one line, if results cannot be written under `folder` (created if need be),
+    rather than after a model has loaded."""
+    make_dirs(folder)
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise HarnessError(f"cannot write in {folder} ({exc.strerror or exc}); choose another "
+                           "--out, or fix its permissions") from exc
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write to a temporary file in the same folder, fsync, then rename over `path`."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    make_dirs(path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise HarnessError(f"cannot write in {path.parent} ({exc.strerror or exc}); choose "
+                           "another --out, or fix its permissions") from exc
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; results are meant to be shared
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -35,7 +61,7 @@ def atomic_write_text(path: Path, text: str) -> None:
         except OSError:
             pass
         raise HarnessError(f"cannot write {path} ({exc.strerror or exc}); free disk space or "
-                           "choose another --out; existing results were left untouched") from None
+                           "choose another --out; existing results were left untouched") from exc
 
 
 def atomic_write_json(path: Path, data: Any) -> None:

@@ -21,7 +21,8 @@ import re
 from importlib import metadata
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from harness.repo import REPO
+
 CACHE_MARK = "<harness-cache>"
 _DIST = re.compile(r"^(?P<dist>[A-Za-z0-9._-]+)==(?P<version>[^:]+):(?P<file>.+)$")
 

@@ -1,9 +1,10 @@
 """Every metric, as a pure function of `ExampleRecord`s, with its metadata beside it.
 
 A per-example metric is `(record) -> float`; an aggregate metric is `(records) -> float`.
-`METRICS` is the table: adding a metric is one function plus one line. An example a metric
-cannot score (no generation, no log-probs, a target that is not a number...) gets NaN, which
-`summarize` counts (`n_nan`); it is never a silent 0.
+`METRICS` is the table, filled by `@metric` (or `@aggregate_metric`) beside each function:
+family, direction, range, chance level, description. Adding a metric is one decorated
+function. An example a metric cannot score (no generation, no log-probs, a target that is not
+a number...) gets NaN, which `summarize` counts (`n_nan`); it is never a silent 0.
 
 Conventions shared by the log-prob metrics:
 * A continuation's log-prob is the sum of its per-token log-probs (`math.fsum`: exactly
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,13 +27,15 @@ from typing import Any, Literal
 
 import numpy as np
 
+from harness.answers import INTEGER
 from harness.errors import HarnessError
 from harness.records import ExampleRecord
 from harness.stats import bootstrap_ci, bootstrap_mean_ci, bootstrap_weighted_ci
+from harness.tasks import chance_grade
 
 NAN = float("nan")
 ECE_BINS = 15  # BIG-bench's measure_expected_calibration_error
-_INTEGER = re.compile(r"[-+]?[0-9]+")
+INF = math.inf
 
 Records = Sequence[ExampleRecord]
 Kind = Literal["example", "aggregate"]
@@ -117,9 +119,95 @@ def levenshtein(a: Sequence[Any], b: Sequence[Any]) -> int:
 
 
 # --------------------------------------------------------------------------------------
+# The table: each metric registers itself with @metric, beside its definition
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A metric and what a table or plot needs to know about it."""
+
+    name: str
+    fn: Callable[..., float]  # (record) -> float for kind "example", (records) -> float for "aggregate"
+    kind: Kind
+    family: Family
+    higher_is_better: bool
+    value_range: tuple[float, float]
+    chance: Callable[[Records], float | None] | None  # chance level on these records
+    description: str
+    # aggregate metrics: which records they use, and the statistic as a function of resampling
+    # counts (see stats.bootstrap_weighted_ci) so their bootstrap is vectorised
+    uses: Callable[[ExampleRecord], bool] | None = None
+    weighted: Callable[[Records], Callable[[np.ndarray], np.ndarray]] | None = None
+
+
+METRICS: dict[str, Metric] = {}
+"""Every metric by name, in the order they are defined below (the order of tables and panels)."""
+
+
+def _register(fields: dict[str, Any]) -> Callable[[Callable[..., float]], Callable[..., float]]:
+    def register(fn: Callable[..., float]) -> Callable[..., float]:
+        if fn.__name__ in METRICS:
+            raise ValueError(f"metric {fn.__name__} is defined twice")
+        METRICS[fn.__name__] = Metric(name=fn.__name__, fn=fn, **fields)
+        return fn
+    return register
+
+
+def metric(*, family: Family, higher_is_better: bool, value_range: tuple[float, float],
+           description: str, chance: Callable[[Records], float | None] | None = None):
+    """Register the decorated per-example metric `(record) -> float` in `METRICS` under its
+    own name, with its metadata beside it (as inspect_ai's `@scorer`)."""
+    return _register(dict(kind="example", family=family, higher_is_better=higher_is_better,
+                          value_range=value_range, chance=chance, description=description))
+
+
+def aggregate_metric(*, family: Family, higher_is_better: bool, value_range: tuple[float, float],
+                     description: str, chance: Callable[[Records], float | None] | None,
+                     uses: Callable[[ExampleRecord], bool],
+                     weighted: Callable[[Records], Callable[[np.ndarray], np.ndarray]]):
+    """Register the decorated aggregate metric `(records) -> float`: it scores the records it
+    `uses`, and `weighted` gives its statistic on resampling counts (vectorised bootstrap)."""
+    return _register(dict(kind="aggregate", family=family, higher_is_better=higher_is_better,
+                          value_range=value_range, chance=chance, description=description,
+                          uses=uses, weighted=weighted))
+
+
+# --------------------------------------------------------------------------------------
+# Chance levels
+
+
+def _chance_zero(records: Records) -> float:
+    return 0.0
+
+
+def _chance_mean_target_score(records: Records) -> float | None:
+    """BIG-bench's low score for multiple choice (`harness.tasks.chance_grade`)."""
+    return chance_grade(r.target_scores for r in records if has_choice_scores(r))
+
+
+def _chance_correct_fraction(records: Records) -> float | None:
+    """Uniform probabilities put #correct / #choices on the correct choices."""
+    fractions = []
+    for record in records:
+        if has_choice_scores(record) and max(record.target_scores) > 0:
+            scores = np.asarray(record.target_scores)
+            fractions.append(np.mean(scores == scores.max()))
+    return float(np.mean(fractions)) if fractions else None
+
+
+def _chance_brier_uniform(records: Records) -> float | None:
+    """The Brier score of uniform choice probabilities (all log-probs equal)."""
+    uniform = [replace(r, choice_logprobs=tuple((0.0,) for _ in r.choices))
+               for r in records if has_choice_scores(r)]
+    return brier_score(uniform) if uniform else None
+
+
+# --------------------------------------------------------------------------------------
 # Exact match
 
 
+@metric(family="exact match", higher_is_better=True, value_range=(0, 1), chance=_chance_zero,
+        description="post-processed answer equals a target (BIG-bench)")
 def exact_str_match(record: ExampleRecord) -> float:
     """1 if the post-processed answer is one of the targets (exact, case-sensitive), else 0.
 
@@ -132,6 +220,8 @@ def exact_str_match(record: ExampleRecord) -> float:
     return float(record.answer in record.targets)
 
 
+@metric(family="exact match", higher_is_better=True, value_range=(0, 1), chance=_chance_zero,
+        description="stripped raw generation equals a target (no regex)")
 def exact_match_raw(record: ExampleRecord) -> float:
     """1 if `generation.strip()` is one of the targets: exact match without BIG-bench's regex.
 
@@ -147,6 +237,9 @@ def exact_match_raw(record: ExampleRecord) -> float:
 # Multiple choice
 
 
+@metric(family="multiple choice", higher_is_better=True, value_range=(0, 1),
+        chance=_chance_mean_target_score,
+        description="target score of the highest-log-prob choice (BIG-bench)")
 def multiple_choice_grade(record: ExampleRecord) -> float:
     """Target score of the choice with the highest log-prob.
 
@@ -161,6 +254,8 @@ def multiple_choice_grade(record: ExampleRecord) -> float:
     return float(record.target_scores[bigbench_argmax(normalised)])
 
 
+@metric(family="multiple choice", higher_is_better=True, value_range=(0, 1),
+        chance=_chance_mean_target_score, description="same, log-prob per character of the choice")
 def multiple_choice_grade_norm(record: ExampleRecord) -> float:
     """Target score of the choice with the highest log-prob per character, sum / len(choice).
 
@@ -172,23 +267,6 @@ def multiple_choice_grade_norm(record: ExampleRecord) -> float:
     if sums is None or not lengths.all():
         return NAN
     return float(record.target_scores[bigbench_argmax(sums / lengths)])
-
-
-def correct_choice_prob(record: ExampleRecord) -> float:
-    """Probability mass on the correct choices: sum of softmax(choice log-prob sums) over the
-    choices whose target score is the maximum (> 0) target score.
-
-    A continuous version of multiple_choice_grade (Schaeffer et al. 2023, "Are Emergent
-    Abilities of Large Language Models a Mirage?"). NaN without choice log-probs or without
-    a positive target score.
-    """
-    sums = _choice_sums(record)
-    if sums is None:
-        return NAN
-    scores = np.asarray(record.target_scores, dtype=np.float64)
-    if scores.max() <= 0:
-        return NAN
-    return float(_softmax(sums)[scores == scores.max()].sum())
 
 
 @dataclass(frozen=True)
@@ -238,6 +316,9 @@ def _ece_weighted(records: Records, n_bins: int = ECE_BINS) -> Callable[[np.ndar
     return lambda counts: np.abs(counts @ gaps).sum(axis=1) / counts.sum(axis=1)
 
 
+@aggregate_metric(family="multiple choice", higher_is_better=False, value_range=(0, 1),
+                  chance=_chance_brier_uniform, uses=has_choice_scores, weighted=_brier_weighted,
+                  description="Brier score of softmax choice probabilities (BIG-bench)")
 def brier_score(records: Records) -> float:
     """Multiple-choice Brier score; lower is better.
 
@@ -250,6 +331,9 @@ def brier_score(records: Records) -> float:
     return float(_brier_weighted(records)(np.ones((1, n)))[0]) if n else NAN
 
 
+@aggregate_metric(family="multiple choice", higher_is_better=False, value_range=(0, 1),
+                  chance=None, uses=has_choice_scores, weighted=_ece_weighted,
+                  description="ECE over 15 bins of max choice probability (BIG-bench)")
 def expected_calibration_error(records: Records) -> float:
     """Expected calibration error over 15 equal-width bins of confidence; lower is better.
 
@@ -259,6 +343,26 @@ def expected_calibration_error(records: Records) -> float:
     """
     n = sum(has_choice_scores(record) for record in records)
     return float(_ece_weighted(records)(np.ones((1, n)))[0]) if n else NAN
+
+
+@metric(family="log-likelihood", higher_is_better=True, value_range=(0, 1),
+        chance=_chance_correct_fraction,
+        description="softmax probability mass on the correct choices")
+def correct_choice_prob(record: ExampleRecord) -> float:
+    """Probability mass on the correct choices: sum of softmax(choice log-prob sums) over the
+    choices whose target score is the maximum (> 0) target score.
+
+    A continuous version of multiple_choice_grade (Schaeffer et al. 2023, "Are Emergent
+    Abilities of Large Language Models a Mirage?"). NaN without choice log-probs or without
+    a positive target score.
+    """
+    sums = _choice_sums(record)
+    if sums is None:
+        return NAN
+    scores = np.asarray(record.target_scores, dtype=np.float64)
+    if scores.max() <= 0:
+        return NAN
+    return float(_softmax(sums)[scores == scores.max()].sum())
 
 
 def reliability_bins(records: Records, n_bins: int = ECE_BINS) -> list[dict[str, float]]:
@@ -283,6 +387,8 @@ def reliability_bins(records: Records, n_bins: int = ECE_BINS) -> list[dict[str,
 # Log-likelihood of the target (teacher-forced)
 
 
+@metric(family="log-likelihood", higher_is_better=True, value_range=(-INF, 0),
+        description="log p(target | prompt), best target")
 def target_logprob(record: ExampleRecord) -> float:
     """log p(target | prompt) = sum of the target's per-token log-probs, best target.
 
@@ -294,6 +400,8 @@ def target_logprob(record: ExampleRecord) -> float:
     return NAN if sums is None else max(sums)
 
 
+@metric(family="log-likelihood", higher_is_better=True, value_range=(-INF, 0),
+        description="best target's log-prob per token")
 def target_logprob_per_token(record: ExampleRecord) -> float:
     """The best target's log-prob divided by its number of tokens."""
     best = _best_target(record)
@@ -302,6 +410,8 @@ def target_logprob_per_token(record: ExampleRecord) -> float:
     return math.fsum(record.target_logprobs[best]) / len(record.target_logprobs[best])
 
 
+@metric(family="log-likelihood", higher_is_better=True, value_range=(-INF, 0),
+        description="best target's log-prob per character")
 def target_logprob_per_char(record: ExampleRecord) -> float:
     """The best target's log-prob divided by its length in characters.
 
@@ -313,6 +423,8 @@ def target_logprob_per_char(record: ExampleRecord) -> float:
     return math.fsum(record.target_logprobs[best]) / len(record.targets[best])
 
 
+@metric(family="mirage", higher_is_better=True, value_range=(0, 1),
+        description="every target token is the greedy token (teacher-forced exact match)")
 def target_all_greedy(record: ExampleRecord) -> float:
     """1 if every token of the best target is the model's greedy (argmax) token.
 
@@ -325,6 +437,8 @@ def target_all_greedy(record: ExampleRecord) -> float:
     return float(all(record.target_greedy[best]))
 
 
+@metric(family="mirage", higher_is_better=True, value_range=(0, 1),
+        description="exp(per-token log-prob of the best target)")
 def p_tok(record: ExampleRecord) -> float:
     """exp(target_logprob_per_token): the best target's geometric-mean per-token probability.
 
@@ -333,6 +447,8 @@ def p_tok(record: ExampleRecord) -> float:
     return math.exp(target_logprob_per_token(record))
 
 
+@metric(family="mirage", higher_is_better=True, value_range=(0, 1),
+        description="exp(log-prob of the best target) = p_tok ** L")
 def predicted_exact_match(record: ExampleRecord) -> float:
     """exp(target_logprob) = p_tok ** L (L target tokens): the probability of sampling the target.
 
@@ -346,6 +462,8 @@ def predicted_exact_match(record: ExampleRecord) -> float:
 # Partial credit and diagnostics
 
 
+@metric(family="partial credit", higher_is_better=False, value_range=(0, INF),
+        description="Levenshtein distance from answer tokens to the nearest target's tokens")
 def token_edit_distance(record: ExampleRecord) -> float:
     """Levenshtein distance between the answer's tokens and the nearest target's tokens; lower is better.
 
@@ -360,6 +478,8 @@ def token_edit_distance(record: ExampleRecord) -> float:
     return float(min(levenshtein(record.answer_tokens, tokens) for tokens in record.target_tokens))
 
 
+@metric(family="partial credit", higher_is_better=True, value_range=(0, 1),
+        description="fraction of answer characters right, aligned right (integer targets)")
 def digit_accuracy(record: ExampleRecord) -> float:
     """Fraction of the answer's characters right, aligned on the right, for integer targets.
 
@@ -369,13 +489,15 @@ def digit_accuracy(record: ExampleRecord) -> float:
     version). NaN when the target is not an integer or nothing was generated.
     """
     target = record.targets[0] if record.targets else ""
-    if record.answer is None or not _INTEGER.fullmatch(target):
+    if record.answer is None or not INTEGER.fullmatch(target):
         return NAN
     answer = record.answer
     right = sum(1 for i in range(1, min(len(target), len(answer)) + 1) if answer[-i] == target[-i])
     return right / max(len(target), len(answer))
 
 
+@metric(family="diagnostic", higher_is_better=False, value_range=(0, 1),
+        description="output regex matched nothing (BIG-bench #917)")
 def answer_no_match(record: ExampleRecord) -> float:
     """1 if the task's output_regex matched nothing in the generation (the answer became ""), else 0.
 
@@ -386,6 +508,8 @@ def answer_no_match(record: ExampleRecord) -> float:
     return NAN if record.answer_matched is None else float(not record.answer_matched)
 
 
+@metric(family="in-context", higher_is_better=True, value_range=(0, 1),
+        description="answer equals the relabelled demonstrations' mapping (flipped/unrelated labels)")
 def follows_demonstrations(record: ExampleRecord) -> float:
     """1 if the answer is what the relabelled demonstrations imply (`demo_target`), else 0.
 
@@ -398,109 +522,14 @@ def follows_demonstrations(record: ExampleRecord) -> float:
     return float(record.answer == record.demo_target)
 
 
+@metric(family="in-context", higher_is_better=True, value_range=(0, 1),
+        description="highest-log-prob choice is the relabelled demonstrations' answer")
 def follows_demonstrations_mc(record: ExampleRecord) -> float:
     """1 if the highest-log-prob choice is `demo_target`, else 0 (NaN unless it is a choice)."""
     sums = _choice_sums(record)
     if record.demo_target is None or sums is None or record.demo_target not in record.choices:
         return NAN
     return float(record.choices[int(np.argmax(sums))] == record.demo_target)
-
-
-# --------------------------------------------------------------------------------------
-# Chance levels
-
-
-def _chance_zero(records: Records) -> float:
-    return 0.0
-
-
-def _chance_mean_target_score(records: Records) -> float | None:
-    """BIG-bench's low score for multiple choice: mean over examples of mean target score."""
-    means = [np.mean(r.target_scores) for r in records if has_choice_scores(r)]
-    return float(np.mean(means)) if means else None
-
-
-def _chance_correct_fraction(records: Records) -> float | None:
-    """Uniform probabilities put #correct / #choices on the correct choices."""
-    fractions = []
-    for record in records:
-        if has_choice_scores(record) and max(record.target_scores) > 0:
-            scores = np.asarray(record.target_scores)
-            fractions.append(np.mean(scores == scores.max()))
-    return float(np.mean(fractions)) if fractions else None
-
-
-def _chance_brier_uniform(records: Records) -> float | None:
-    """The Brier score of uniform choice probabilities (all log-probs equal)."""
-    uniform = [replace(r, choice_logprobs=tuple((0.0,) for _ in r.choices))
-               for r in records if has_choice_scores(r)]
-    return brier_score(uniform) if uniform else None
-
-
-# --------------------------------------------------------------------------------------
-# The table
-
-
-@dataclass(frozen=True)
-class Metric:
-    """A metric and what a table or plot needs to know about it."""
-
-    name: str
-    fn: Callable[..., float]  # (record) -> float for kind "example", (records) -> float for "aggregate"
-    kind: Kind
-    family: Family
-    higher_is_better: bool
-    value_range: tuple[float, float]
-    chance: Callable[[Records], float | None] | None  # chance level on these records
-    description: str
-    # aggregate metrics: which records they use, and the statistic as a function of resampling
-    # counts (see stats.bootstrap_weighted_ci) so their bootstrap is vectorised
-    uses: Callable[[ExampleRecord], bool] | None = None
-    weighted: Callable[[Records], Callable[[np.ndarray], np.ndarray]] | None = None
-
-
-INF = math.inf
-_M = Metric
-METRICS: dict[str, Metric] = {m.name: m for m in (
-    _M("exact_str_match", exact_str_match, "example", "exact match", True, (0, 1), _chance_zero,
-       "post-processed answer equals a target (BIG-bench)"),
-    _M("exact_match_raw", exact_match_raw, "example", "exact match", True, (0, 1), _chance_zero,
-       "stripped raw generation equals a target (no regex)"),
-    _M("multiple_choice_grade", multiple_choice_grade, "example", "multiple choice", True, (0, 1),
-       _chance_mean_target_score, "target score of the highest-log-prob choice (BIG-bench)"),
-    _M("multiple_choice_grade_norm", multiple_choice_grade_norm, "example", "multiple choice", True,
-       (0, 1), _chance_mean_target_score, "same, log-prob per character of the choice"),
-    _M("brier_score", brier_score, "aggregate", "multiple choice", False, (0, 1), _chance_brier_uniform,
-       "Brier score of softmax choice probabilities (BIG-bench)", has_choice_scores, _brier_weighted),
-    _M("expected_calibration_error", expected_calibration_error, "aggregate", "multiple choice", False,
-       (0, 1), None, "ECE over 15 bins of max choice probability (BIG-bench)", has_choice_scores,
-       _ece_weighted),
-    _M("correct_choice_prob", correct_choice_prob, "example", "log-likelihood", True, (0, 1),
-       _chance_correct_fraction, "softmax probability mass on the correct choices"),
-    _M("target_logprob", target_logprob, "example", "log-likelihood", True, (-INF, 0), None,
-       "log p(target | prompt), best target"),
-    _M("target_logprob_per_token", target_logprob_per_token, "example", "log-likelihood", True,
-       (-INF, 0), None, "best target's log-prob per token"),
-    _M("target_logprob_per_char", target_logprob_per_char, "example", "log-likelihood", True,
-       (-INF, 0), None, "best target's log-prob per character"),
-    _M("target_all_greedy", target_all_greedy, "example", "mirage", True, (0, 1), None,
-       "every target token is the greedy token (teacher-forced exact match)"),
-    _M("p_tok", p_tok, "example", "mirage", True, (0, 1), None,
-       "exp(per-token log-prob of the best target)"),
-    _M("predicted_exact_match", predicted_exact_match, "example", "mirage", True, (0, 1), None,
-       "exp(log-prob of the best target) = p_tok ** L"),
-    _M("token_edit_distance", token_edit_distance, "example", "partial credit", False, (0, INF), None,
-       "Levenshtein distance from answer tokens to the nearest target's tokens"),
-    _M("digit_accuracy", digit_accuracy, "example", "partial credit", True, (0, 1), None,
-       "fraction of answer characters right, aligned right (integer targets)"),
-    _M("answer_no_match", answer_no_match, "example", "diagnostic", False, (0, 1), None,
-       "output regex matched nothing (BIG-bench #917)"),
-    _M("follows_demonstrations", follows_demonstrations, "example", "in-context", True, (0, 1),
-       None, "answer equals the relabelled demonstrations' mapping (flipped/unrelated labels)"),
-    _M("follows_demonstrations_mc", follows_demonstrations_mc, "example", "in-context", True,
-       (0, 1), None, "highest-log-prob choice is the relabelled demonstrations' answer"),
-)}
-del _M
 
 
 def evaluate_module_path(name: str) -> str:

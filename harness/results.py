@@ -21,17 +21,16 @@ import os
 import platform
 import re
 import shutil
-import subprocess
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.io import atomic_write_json
+from harness.io import atomic_write_json, make_dirs
 from harness.records import ExampleRecord, packed_path, read_records
+from harness.repo import REPO as REPO  # re-exported: the report reads it from here
 
-REPO = Path(__file__).resolve().parents[1]
 # 2: content only (version 1 also held the model's name, revision and load path)
 IDENTITY_VERSION = 2
 
@@ -110,7 +109,7 @@ def check_or_claim(folder: Path, identity: dict[str, Any], overwrite: bool) -> d
 
 def append_records(path: Path, records: list[ExampleRecord]) -> None:
     """Append complete lines and fsync. A partial last line (a killed writer) is cut first."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(path.parent)
     if path.exists() and path.stat().st_size:
         with open(path, "rb+") as handle:
             handle.seek(-1, os.SEEK_END)
@@ -125,25 +124,13 @@ def append_records(path: Path, records: list[ExampleRecord]) -> None:
             os.fsync(handle.fileno())
     except OSError as exc:
         raise HarnessError(f"cannot write {path} ({exc.strerror or exc}); free disk space and "
-                           "rerun: finished examples are kept and the run resumes") from None
+                           "rerun: finished examples are kept and the run resumes") from exc
 
 
 def load_done(folder: Path, partial_tail_ok: bool = True) -> dict[tuple[int, str], ExampleRecord]:
     """Finished records of a run folder keyed by (idx, prompt sha256); duplicates collapse."""
     records = read_records(folder / "examples.jsonl", partial_tail_ok=partial_tail_ok)
     return {(r.idx, r.prompt_sha256): r for r in records}
-
-
-def git_state() -> dict[str, Any]:
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                                cwd=REPO, check=True, timeout=10).stdout.strip()
-        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--", "harness", "tasks"],
-                                    capture_output=True, text=True, cwd=REPO,
-                                    timeout=10).stdout.strip())
-        return {"commit": commit, "dirty": dirty}
-    except (OSError, subprocess.SubprocessError):
-        return {"commit": None, "dirty": None}
 
 
 def library_versions() -> dict[str, str]:

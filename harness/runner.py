@@ -20,12 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from harness import demos, distributed, results
+from harness.answers import StopRule, extract_answer
 from harness.errors import HarnessError
 from harness.io import atomic_write_json
 from harness.locations import portable
 from harness.models.base import Backend, GenRequest, LoglikRequest
 from harness.records import ExampleRecord
-from harness.tasks import Prompt, Task, check_shots_and_limit, extract_answer, load_tasks, render
+from harness.repo import git_state
+from harness.tasks import Prompt, Task, check_shots_and_limit, load_tasks, render
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +98,25 @@ def target_context(task: Task, prompt: Prompt, generation: str | None) -> str | 
     return prompt.text + generation[:generation.index(marker) + len(marker)]
 
 
+def _tokenize(backend: Backend, answers: Sequence[str | None], prompts: Sequence[Prompt]
+              ) -> tuple[list[tuple[str, ...]], list[tuple[tuple[str, ...], ...]]]:
+    """Tokens of each answer (() without a generation) and of each prompt's targets, from one
+    tokenizer call over the answers that exist followed by every prompt's targets."""
+    present = [i for i, answer in enumerate(answers) if answer is not None]
+    tokens = backend.tokenize([answers[i] for i in present]
+                              + [t for p in prompts for t in p.targets])
+    answer_tokens: list[tuple[str, ...]] = [()] * len(answers)
+    for k, i in enumerate(present):
+        answer_tokens[i] = tokens[k]
+    target_tokens, start = [], len(present)
+    for prompt in prompts:
+        target_tokens.append(tuple(tokens[start:start + len(prompt.targets)]))
+        start += len(prompt.targets)
+    return answer_tokens, target_tokens
+
+
 def run_chunk(backend: Backend, task: Task, prompts: Sequence[Prompt],
-              generation: GenerationSettings, progress=None) -> list[ExampleRecord]:
+              generation: GenerationSettings) -> list[ExampleRecord]:
     """Ask the backend everything about `prompts`; return raw records (no scoring).
 
     Generation first (a variant may score the target after the model's own text), then
@@ -105,12 +124,10 @@ def run_chunk(backend: Backend, task: Task, prompts: Sequence[Prompt],
     """
     generations = [None] * len(prompts)
     if task.is_generative:
-        gen_requests = [GenRequest(
-            context=p.text, max_new_tokens=generation.budget(task),
-            stop_string=task.stop_string if generation.early_stop else None,
-            output_regex=task.output_regex if generation.early_stop else None)
-            for p in prompts]
-        generations = backend.generate(gen_requests, progress=progress)
+        stop = StopRule(task.stop_string, task.output_regex) if generation.early_stop else None
+        gen_requests = [GenRequest(context=p.text, max_new_tokens=generation.budget(task),
+                                   stop=stop) for p in prompts]
+        generations = backend.generate(gen_requests)
     texts = [g.text if g is not None else None for g in generations]
     contexts = [target_context(task, p, text) for p, text in zip(prompts, texts)]
 
@@ -119,14 +136,12 @@ def run_chunk(backend: Backend, task: Task, prompts: Sequence[Prompt],
         requests.extend(LoglikRequest(prompt.text, c) for c in prompt.choices)
         if context is not None:
             requests.extend(LoglikRequest(context, t) for t in prompt.targets)
-    scored = dict(zip(requests, backend.loglikelihood(requests, progress=progress)))
+    scored = dict(zip(requests, backend.loglikelihood(requests)))
 
     extracted = [extract_answer(t, task.output_regex, task.stop_string, generation.max_chars)
                  if t is not None else (None, None) for t in texts]
     answers = [answer for answer, _ in extracted]
-    tokenized = iter(backend.tokenize([a for a in answers if a is not None]
-                                      + [t for p in prompts for t in p.targets]))
-    answer_tokens = [next(tokenized) if a is not None else () for a in answers]
+    answer_tokens, target_tokens = _tokenize(backend, answers, prompts)
 
     records = []
     for i, prompt in enumerate(prompts):
@@ -148,7 +163,7 @@ def run_chunk(backend: Backend, task: Task, prompts: Sequence[Prompt],
             choice_greedy=tuple(c.is_greedy for c in choices),
             target_logprobs=tuple(t.logprobs for t in targets),
             target_greedy=tuple(t.is_greedy for t in targets),
-            target_tokens=tuple(next(tokenized) for _ in prompt.targets),
+            target_tokens=target_tokens[i],
             target_context=context[len(prompt.text):] if context else "",
             demo_target=prompt.demo_target,
         ))
@@ -166,15 +181,15 @@ def evaluate_task(backend: Backend, task: Task, shots: int, settings: EvalSettin
     identity = results.run_identity(model, task_record(task), shots,
                                     settings.generation.to_json(task), settings.demo_labels)
     folder = results.run_dir(settings.out, model, task.name, shots, settings.demo_labels)
-    manifest, problem = None, None
+    manifest, problem, cause = None, None, None
     if ranks.is_main:
         try:
             manifest = results.check_or_claim(folder, identity, settings.overwrite)
         except HarnessError as exc:
-            problem = str(exc)
+            problem, cause = str(exc), exc  # the message travels to every rank, the cause stays
     problem = distributed.broadcast(problem)
     if problem:
-        raise HarnessError(problem)
+        raise HarnessError(problem) from cause
     distributed.barrier()
     done = results.load_done(folder)
     todo = [p for p in prompts if (p.idx, prompt_sha256(p)) not in done]
@@ -203,10 +218,10 @@ def evaluate_task(backend: Backend, task: Task, shots: int, settings: EvalSettin
     manifest["sessions"].append({
         "finished": results.now(), "wall_s": round(wall_s, 2), "new_examples": len(todo),
         "reused_examples": len(prompts) - len(todo),
-        "batch_size": getattr(backend, "batch_size", None), "device": model["device"],
-        "peak_gpu_mb": backend.peak_memory_mb() if hasattr(backend, "peak_memory_mb") else None,
+        "batch_size": backend.batch_size, "device": model["device"],
+        "peak_gpu_mb": backend.peak_memory_mb(),
         "processes": ranks.world, "limit": settings.limit, "command": settings.command,
-        "git": results.git_state(), "versions": results.library_versions(),
+        "git": git_state(), "versions": results.library_versions(),
     })
     atomic_write_json(folder / "manifest.json", manifest)
     wanted = {(p.idx, prompt_sha256(p)) for p in prompts}

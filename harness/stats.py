@@ -1,6 +1,7 @@
 """Percentile bootstrap confidence intervals over examples.
 
-Every function draws its resamples the same way (`_index_chunks`): `numpy.random.default_rng(seed)`
+Every function draws its resamples the same way (`resample_indices`, also behind
+harness.emergence's paired resamples): `numpy.random.default_rng(seed)`
 and `integers(0, n, size=(rows, n))`, chunk after chunk, so for one (n, n_boot, seed) the three
 functions below see the same resamples, and a metric's interval is reproducible from its seed.
 Resamples are drawn in chunks of at most ~4M indices, so 1,000 resamples of 15,000 examples
@@ -20,7 +21,7 @@ import numpy as np
 _MAX_CELLS = 1 << 22  # indices per chunk of resamples
 
 
-def _index_chunks(n: int, n_boot: int, seed: int) -> Iterator[np.ndarray]:
+def resample_indices(n: int, n_boot: int, seed: int) -> Iterator[np.ndarray]:
     """Resample indices, shape (rows, n), `n_boot` rows in all."""
     rng = np.random.default_rng(seed)
     rows_per_chunk = max(1, min(n_boot, _MAX_CELLS // max(n, 1)))
@@ -57,7 +58,7 @@ def bootstrap_mean_ci(values: Sequence[float] | np.ndarray, n_boot: int = 1000, 
     mean = float(x.mean())
     if n_boot <= 0:
         return mean, float("nan"), float("nan")
-    means = np.concatenate([x[idx].mean(axis=1) for idx in _index_chunks(x.size, n_boot, seed)])
+    means = np.concatenate([x[idx].mean(axis=1) for idx in resample_indices(x.size, n_boot, seed)])
     return (mean, *_interval(means, alpha))
 
 
@@ -74,7 +75,7 @@ def bootstrap_ci(n: int, statistic: Callable[[np.ndarray], float], n_boot: int =
     estimate = float(statistic(np.arange(n)))
     if n_boot <= 0:
         return estimate, float("nan"), float("nan")
-    stats = np.array([statistic(row) for idx in _index_chunks(n, n_boot, seed) for row in idx],
+    stats = np.array([statistic(row) for idx in resample_indices(n, n_boot, seed) for row in idx],
                      dtype=np.float64)
     return (estimate, *_interval(stats, alpha))
 
@@ -95,5 +96,5 @@ def bootstrap_weighted_ci(n: int, statistic: Callable[[np.ndarray], np.ndarray],
     if n_boot <= 0:
         return estimate, float("nan"), float("nan")
     stats = np.concatenate([np.asarray(statistic(resample_counts(idx, n)), dtype=np.float64)
-                            for idx in _index_chunks(n, n_boot, seed)])
+                            for idx in resample_indices(n, n_boot, seed)])
     return (estimate, *_interval(stats, alpha))

@@ -13,7 +13,8 @@ Behaviour reproduced from BIG-bench 1.0.0 (`bigbench/api/json_task.py`:
   (`choice(n, n_queries, replace=False)`), then for each query its shots are drawn from all
   *other* examples and one answer per shot from its targets. Nothing is stripped.
 * Generations are post-processed by cutting after a `stop_string` and keeping the first
-  match of `output_regex` (the default regex when a task gives neither).
+  match of `output_regex` (the default regex when a task gives neither): `harness.answers`,
+  shared with the backends' early stopping.
 
 No model code and no heavy imports here: this module imports with the standard library and
 NumPy only (NumPy's legacy `RandomState` is what makes shot sampling bit-identical).
@@ -27,7 +28,7 @@ import logging
 import math
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
@@ -36,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from harness.errors import HarnessError
+from harness.repo import REPO
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +68,7 @@ STRING_KEYS = ("example_input_prefix", "example_output_prefix", "choice_prefix",
 def default_tasks_dir() -> Path:
     """`$HARNESS_TASKS_DIR`, else the repository's tasks/bigbench next to the package."""
     env = os.environ.get("HARNESS_TASKS_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "tasks" / "bigbench"
+    return Path(env) if env else REPO / "tasks" / "bigbench"
 
 
 @dataclass(frozen=True)
@@ -134,10 +136,6 @@ class Task:
     variant: Variant | None = None
 
     @property
-    def is_multiple_choice(self) -> bool:
-        return bool(set(self.metrics) & MULTIPLE_CHOICE_METRICS)
-
-    @property
     def is_generative(self) -> bool:
         return bool(set(self.metrics) & GENERATIVE_METRICS)
 
@@ -153,10 +151,18 @@ class Task:
 
     @cached_property
     def chance_multiple_choice_grade(self) -> float | None:
-        """BIG-bench's low score for multiple choice: mean over examples of mean target score."""
+        """BIG-bench's low score for multiple choice over the whole task (`chance_grade`)."""
         if not self.has_choices:
             return None
-        return float(np.mean([np.mean(ex.target_scores) for ex in self.examples]))
+        return chance_grade(ex.target_scores for ex in self.examples)
+
+
+def chance_grade(target_scores: Iterable[Sequence[float]]) -> float | None:
+    """BIG-bench's low score for multiple choice: mean over examples of mean target score
+    (None without examples). The task's chance line and the metric's chance level are both
+    this function."""
+    means = [np.mean(scores) for scores in target_scores]
+    return float(np.mean(means)) if means else None
 
 
 @dataclass(frozen=True)
@@ -487,56 +493,3 @@ def render(task: Task, shots: int, limit: int | None = None, seed: int = SEED,
             demo_target=relabel(query) if relabel is not None else None,
         ))
     return prompts
-
-
-def extract_answer(text: str, output_regex: str | None, stop_string: str | None,
-                   max_chars: int | None = None) -> tuple[str, bool | None]:
-    """BIG-bench's post-processing of a generation (`model_utils.postprocess_output`).
-
-    Optionally cut to `max_chars` characters (BIG-bench's evaluate script passes 30, which
-    makes long targets unreachable; off by default here). Then cut after the first
-    `stop_string` if it occurs at index > 0 (kept). Then keep the first match of
-    `output_regex`, or "" when nothing matches. Returns (answer, whether the regex matched;
-    None without a regex), so a no-match is never confused with an empty answer.
-    """
-    if max_chars:
-        text = text[:max_chars]
-    if stop_string:
-        index = text.find(stop_string)
-        if index > 0:
-            text = text[: index + len(stop_string)]
-    if not output_regex:
-        return text, None
-    match = re.search(output_regex, text)
-    return (match.group(0), True) if match else ("", False)
-
-
-def postprocess(text: str, output_regex: str | None, stop_string: str | None,
-                max_chars: int | None = None) -> str:
-    """The answer BIG-bench scores: `extract_answer` without the match flag."""
-    return extract_answer(text, output_regex, stop_string, max_chars)[0]
-
-
-_PROBES = ("0", "7", "a", "Z", " ", ".", "\n")
-
-
-def answer_is_final(text: str, output_regex: str | None, stop_string: str | None) -> bool:
-    """True once generating more text cannot change `postprocess(text, ...)`.
-
-    With a stop string: once it occurs at index > 0 (everything after it is cut). With a
-    regex: once its first match is followed by a line break (answers are one line) and
-    appending any probe character leaves that first match unchanged (it is closed, and no
-    earlier match can appear). Without either, never: generate to the token budget.
-    """
-    if stop_string:
-        return text.find(stop_string) > 0
-    if not output_regex:
-        return False
-    match = re.search(output_regex, text)
-    if match is None or "\n" not in text[match.end():]:
-        return False
-    for probe in _PROBES:
-        extended = re.search(output_regex, text + probe)
-        if extended is None or extended.span() != match.span():
-            return False
-    return True

@@ -42,7 +42,9 @@ from bench_lmeval import workloads as wl  # noqa: E402
 from bench_lmeval.engines import Job  # noqa: E402
 from bench_lmeval.workers import WorkerError, Workers, engine_summary, median  # noqa: E402
 
+from harness.errors import HarnessError  # noqa: E402
 from harness.locations import portable  # noqa: E402
+from harness.repo import git_label, git_state  # noqa: E402
 
 SECTIONS = ("emoji_mc", "periodic_mc", "arith_gen", "arith_loglik", "scaling", "gpu")
 
@@ -239,16 +241,17 @@ STATIC_NOTES = (
     "column checks for every continuation.",
     "Generation: both engines run greedy with no stop rule (lm-eval `until: []`, to which it "
     "adds only the EOS string), i.e. exactly max_gen_toks tokens unless EOS; accuracy is "
-    "BIG-bench exact_str_match after `harness.tasks.extract_answer` on both raw generations. "
+    "BIG-bench exact_str_match after `harness.answers.extract_answer` on both raw generations. "
     "Our default mode stops as soon as the post-processed answer can no longer change; its "
     "row shows the time and the ratio of lm-eval's no-stop time to it.",
     "lm-eval scores every (context, continuation) pair as its own row (right-padded batches of "
     "a fixed number of rows; one-token continuations sharing a context reuse logits); ours "
     "encodes each distinct context once and scores all its continuations on its KV cache, "
     "in batches filled to a token budget.",
-    "Allocator: on a CPU under Linux/glibc our backend lets malloc keep freed activation "
-    "buffers for reuse (`harness.models.hf.keep_freed_memory`; `HARNESS_MALLOC_TUNING=0` turns "
-    "it off), so a forward pass does not fault fresh pages in for every tensor; lm-eval runs "
+    "Allocator: on a CPU under Linux/glibc our engine lets malloc keep freed activation "
+    "buffers for reuse, as `harness eval` does by default (`harness.allocator`; "
+    "`--no-malloc-tuning` or `HARNESS_MALLOC_TUNING=0` turns it off), so a forward pass does "
+    "not fault fresh pages in for every tensor; lm-eval runs "
     "with the allocator's defaults, as its users run it. Log-probs do not depend on it.",
 )
 
@@ -361,14 +364,7 @@ def overall(workloads: list[dict]) -> dict | None:
 
 
 def _git_commit() -> str | None:
-    try:
-        done = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                              cwd=REPO, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True,
-                               cwd=REPO, timeout=10).stdout.strip()
-        return done.stdout.strip() + ("-dirty" if dirty else "") if done.returncode == 0 else None
-    except (OSError, subprocess.SubprocessError):
-        return None
+    return git_label(git_state(()))  # dirty: any file of the checkout
 
 
 def write(bench: dict, out: Path) -> str:
@@ -452,12 +448,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         bench = run(config_from_args(args))
-    except (BenchError, WorkerError) as exc:
-        print(f"bench: {exc}", file=sys.stderr)
-        return 1
-    except Exception as exc:  # a harness error from a worker-free path (task loading)
-        if type(exc).__name__ != "HarnessError":
-            raise
+    except (BenchError, WorkerError, HarnessError) as exc:  # HarnessError: task loading
         print(f"bench: {exc}", file=sys.stderr)
         return 1
     print(write(bench, args.out))

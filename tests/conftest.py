@@ -13,6 +13,9 @@ REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+# transformers' weight-loading bar writes to stderr, which the one-line error tests read; in a
+# full run the family trainer turns it off for every later test, so a test run alone must too
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 CORPUS = [
     "\nQ: What is the name of the element with an atomic number of 1?\nA: hydrogen",

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from harness.answers import StopRule, extract_answer
 from harness.family.corpus import (
     CHARS,
     QUESTION,
-    SCRATCHPAD_ANSWER_REGEX,
     answer_text,
     bigbench_arithmetic_questions,
     format_problem,
@@ -21,7 +21,7 @@ from harness.family.corpus import (
     solve,
 )
 from harness.family.recipes import MINI, PICO, PICO_SCRATCHPAD, pythia_steps
-from harness.tasks import default_tasks_dir, extract_answer, load_tasks, render
+from harness.tasks import SCRATCHPAD_ANSWER_REGEX, default_tasks_dir, load_tasks, render
 
 REPO = Path(__file__).resolve().parents[1]
 EXCLUDED = bigbench_arithmetic_questions(default_tasks_dir())
@@ -139,7 +139,7 @@ def test_mini_checkpoints_load_through_the_hf_backend(mini_family, monkeypatch):
     prompt = "\nQ: What is 12 plus 35?\nA: "
     scores = backend.loglikelihood([LoglikRequest(prompt, "47")])[0]
     assert scores.tokens == (" ", "4", "7")  # character tokens, the space moved over
-    generation = backend.generate([GenRequest(prompt, 8, output_regex=r"[-+]?\d+")])[0]
+    generation = backend.generate([GenRequest(prompt, 8, stop=StopRule(output_regex=r"[-+]?\d+"))])[0]
     assert generation.n_tokens >= 1
     default = load_model("mini-56k")  # like a hub model's main: the last checkpoint
     assert default.info.revision == "step120"
@@ -168,3 +168,25 @@ def test_committed_family_matches_its_manifest(recipe):
 def test_committed_families_fit_the_storage_budget():
     weights = [p for p in COMMITTED.glob("pico*/*/step*/*") if p.is_file()]
     assert sum(p.stat().st_size for p in weights) <= 50 * 2**20
+
+
+def test_one_parameter_count_for_trainer_and_backend_counts_tied_embeddings_once():
+    """The x-axis of every curve: family.json (the trainer) and every run (the backend) use
+    harness.models.hf_load.parameter_counts; a tied output head is the input embedding."""
+    from transformers import GPTNeoXForCausalLM
+
+    from harness.family import train
+    from harness.models.hf_load import parameter_counts
+
+    untied = GPTNeoXForCausalLM(train.build_config(MINI.sizes[0], MINI))
+    config = train.build_config(MINI.sizes[0], MINI)
+    config.tie_word_embeddings = True
+    tied = GPTNeoXForCausalLM(config)
+    assert tied.get_output_embeddings().weight is tied.get_input_embeddings().weight
+    embedding = untied.get_input_embeddings().weight.numel()
+    untied_total, untied_non = parameter_counts(untied)
+    tied_total, tied_non = parameter_counts(tied)
+    assert untied_total - untied_non == 2 * embedding
+    assert tied_total - tied_non == embedding
+    assert tied_non == untied_non
+    assert not hasattr(train, "parameter_counts")  # no second copy to drift

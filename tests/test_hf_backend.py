@@ -7,10 +7,10 @@ import random
 import pytest
 import torch
 
+from harness.answers import StopRule, extract_answer
 from harness.errors import HarnessError
 from harness.models import load_model
 from harness.models.base import GenRequest, LoglikRequest
-from harness.tasks import extract_answer
 
 PROMPT = "\nQ: What is the name of the element with an atomic number of 1?\nA: "
 REQUESTS = [
@@ -146,7 +146,7 @@ def test_early_stopping_never_changes_the_scored_answer(model):
     contexts = [r.context for r in REQUESTS] + [f"\nQ: {w}\nA: " for w in ("x", "12", "house")]
     for regex in regexes:
         full = model.generate([GenRequest(c, 40) for c in contexts])
-        early = model.generate([GenRequest(c, 40, output_regex=regex) for c in contexts])
+        early = model.generate([GenRequest(c, 40, stop=StopRule(output_regex=regex)) for c in contexts])
         for f, e in zip(full, early):
             assert e.n_tokens <= f.n_tokens
             assert f.text.startswith(e.text)
@@ -209,17 +209,40 @@ def test_cuda_requested_without_a_gpu_is_one_clear_error(tiny_model_dir):
         load_model(str(tiny_model_dir), device="cuda")
 
 
-def test_cpu_allocator_setting_applies_once_and_can_be_turned_off():
+def test_loading_a_model_leaves_the_allocator_alone(tiny_model_dir, monkeypatch):
+    from harness import allocator
+
+    def refuse() -> bool:
+        raise AssertionError("a model constructor tuned malloc")
+
+    monkeypatch.setattr(allocator, "keep_freed_memory", refuse)
+    assert load_model(str(tiny_model_dir), device="cpu").info.total_params > 0
+
+
+def test_malloc_tuning_is_the_command_lines_explicit_choice(monkeypatch):
+    import argparse
     import os
     import platform
     import subprocess
     import sys
 
-    code = "from harness.models.hf import keep_freed_memory as k; print(k(), k())"
+    from harness import allocator, cli
+
+    calls = []
+    monkeypatch.setattr(allocator, "keep_freed_memory", lambda: calls.append(1) or True)
+    assert cli._tune_allocator(argparse.Namespace(malloc_tuning=False, device="cpu")) is False
+    assert cli._tune_allocator(argparse.Namespace(command="tasks")) is False
+    assert calls == []
+    assert cli._tune_allocator(argparse.Namespace(malloc_tuning=True, device="cpu")) is True
+    assert cli._tune_allocator(argparse.Namespace(malloc_tuning=True, device="cuda")) is False
+    assert calls == [1]
+    eval_args = ["eval", "--model", "m"]
+    assert cli.build_parser().parse_args(eval_args).malloc_tuning is allocator.wanted(os.environ)
+    assert cli.build_parser().parse_args([*eval_args, "--no-malloc-tuning"]).malloc_tuning is False
+    assert allocator.wanted({}) and not allocator.wanted({"HARNESS_MALLOC_TUNING": "0"})
+    # the real setting, in a process of its own (it is process-wide)
+    code = "from harness.allocator import keep_freed_memory as k; print(k(), k())"
     on = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    off = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**os.environ, "HARNESS_MALLOC_TUNING": "0"})
-    assert off.stdout.split() == ["False", "False"]
     if sys.platform == "linux" and platform.libc_ver()[0] == "glibc":
         assert on.stdout.split() == ["True", "True"]
 

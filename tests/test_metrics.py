@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 from harness import metrics as M
+from harness.answers import postprocess
 from harness.errors import HarnessError
 from harness.records import ExampleRecord
-from harness.tasks import load_tasks, postprocess
+from harness.tasks import load_tasks
 
 LOG = math.log
 
@@ -327,3 +328,13 @@ def test_follows_demonstrations():
                        target_scores=(1.0, 0.0), choice_logprobs=((-1.0,), (-2.0,)))
     assert M.follows_demonstrations(unrelated) == 1.0
     assert math.isnan(M.follows_demonstrations_mc(unrelated))  # "apple" is not a choice
+
+
+def test_each_metric_carries_its_metadata_and_registers_once():
+    """@metric puts the metadata beside the function; a second metric of one name is refused."""
+    assert M.METRICS["exact_str_match"].fn is M.exact_str_match
+    assert M.METRICS["brier_score"].kind == "aggregate" and M.METRICS["brier_score"].uses is not None
+    assert all(m.fn.__name__ == name and m.description for name, m in M.METRICS.items())
+    with pytest.raises(ValueError, match="defined twice"):
+        M.metric(family="exact match", higher_is_better=True, value_range=(0, 1),
+                 description="again")(M.exact_str_match)

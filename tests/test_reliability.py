@@ -270,6 +270,9 @@ BAD_INPUTS = [
     ("bad-batch-size", ["eval", "--model", "smollm2-135m", "--batch-size", "0"], None,
      "must be 1 or more"),
     ("empty-results-rescore", ["rescore", "{empty}"], None, "no run folders"),
+    ("unwritable-out", ["eval", "--model", "pico-16k", "--revision", "step0", "--tasks",
+                        "arithmetic/1_digit_addition", "--limit", "1", "--out", "/proc/x"], None,
+     "cannot create the folder /proc/x"),
 ]
 
 
@@ -332,3 +335,34 @@ def test_disk_full_while_writing_keeps_existing_results(finished_run, monkeypatc
     err = capsys.readouterr().err
     assert "No space left on device" in err and err.count("\n") == 1
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before  # no temp files left
+
+
+def test_verbose_shows_the_cause_of_a_user_error(tmp_path):
+    """-v prints the traceback, with the OSError that caused the one-line error."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness", "-v", "eval", "--model", "pico-16k", "--revision",
+         "step0", "--tasks", "arithmetic/1_digit_addition", "--limit", "1", "--out", "/proc/x"],
+        capture_output=True, text=True, cwd=tmp_path, env=_env(), timeout=300)
+    assert proc.returncode == 2
+    assert "Traceback" in proc.stderr and "FileNotFoundError" in proc.stderr
+    assert proc.stderr.rstrip().splitlines()[-1] == (
+        "harness: error: cannot create the folder /proc/x (No such file or directory); choose "
+        "another --out, or fix its permissions")
+
+
+def test_a_damaged_family_json_is_named_not_skipped(tmp_path, monkeypatch, capsys):
+    family = tmp_path / "families" / "broken"
+    family.mkdir(parents=True)
+    (family / "family.json").write_text('{"sizes": [{"name": "broken-1k"}', encoding="utf-8")
+    monkeypatch.setenv("HARNESS_FAMILIES_DIR", str(tmp_path / "families"))
+    assert _exit_code(["eval", "--model", "broken-1k"]) == 2
+    err = capsys.readouterr().err
+    assert f"{family / 'family.json'} is damaged" in err and "unknown model" not in err
+    assert err.count("\n") == 1
+
+
+def test_an_unknown_family_size_is_a_user_error(capsys):
+    from harness.family.__main__ import main as family_main
+
+    assert family_main(["train", "--family", "mini", "--sizes", "mini-9t", "--out", "/nowhere"]) == 2
+    assert "family mini has no size 'mini-9t'; its sizes: mini-5k" in capsys.readouterr().err

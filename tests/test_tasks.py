@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from harness.answers import postprocess
 from harness.errors import HarnessError
 from harness.tasks import (
     DEFAULT_REGEX,
@@ -18,7 +19,6 @@ from harness.tasks import (
     default_tasks_dir,
     load_task_file,
     load_tasks,
-    postprocess,
     render,
 )
 

@@ -13,8 +13,7 @@ from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.family.recipes import RECIPES
-
-REPO = Path(__file__).resolve().parents[2]
+from harness.repo import REPO
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"eval loss {size['final_eval_loss']:.4f}, {size['train_time_s']:.0f} s")
         print(f"wrote {out / 'family.json'}")
         return 0
-    except (HarnessError, KeyError) as exc:
+    except HarnessError as exc:
         print(f"harness.family: error: {exc}", file=sys.stderr)
         return 2
 

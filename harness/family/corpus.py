@@ -27,12 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.tasks import (  # noqa: F401  (SCRATCHPAD_ANSWER_REGEX: the answer format's reader)
-    DEFAULT_CHOICE_PREFIX,
-    DEFAULT_INPUT_PREFIX,
-    DEFAULT_OUTPUT_PREFIX,
-    SCRATCHPAD_ANSWER_REGEX,
-)
+from harness.tasks import DEFAULT_CHOICE_PREFIX, DEFAULT_INPUT_PREFIX, DEFAULT_OUTPUT_PREFIX
 
 VERBS = {"+": "plus", "-": "minus", "*": "times", "/": "divided by"}
 QUESTION = re.compile(r"^What is (\d+) (plus|minus|times|divided by) (\d+)\?$")

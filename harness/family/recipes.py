@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from harness.errors import HarnessError
 from harness.family.corpus import Mix
 
 
@@ -46,7 +47,8 @@ class Recipe:
         for size in self.sizes:
             if size.name == name:
                 return size
-        raise KeyError(name)
+        known = ", ".join(s.name for s in self.sizes)
+        raise HarnessError(f"family {self.family} has no size {name!r}; its sizes: {known}")
 
     def to_json(self) -> dict:
         record = asdict(self)

@@ -15,7 +15,6 @@ import logging
 import math
 import os
 import platform
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from harness.errors import HarnessError
 from harness.family.corpus import CHARS, SPECIAL_TOKENS, bigbench_arithmetic_questions, rows
 from harness.family.recipes import Recipe, Size
 from harness.io import atomic_write_text
+from harness.repo import git_label, git_state
 from harness.tasks import default_tasks_dir
 
 log = logging.getLogger(__name__)
@@ -69,14 +69,6 @@ def build_config(size: Size, recipe: Recipe):
         tie_word_embeddings=False, bos_token_id=eos, eos_token_id=eos,
         pad_token_id=SPECIAL_TOKENS.index("<|pad|>"),
     )
-
-
-def parameter_counts(model) -> tuple[int, int]:
-    """(total, non-embedding): embeddings are the input embedding and the output head."""
-    total = sum(p.numel() for p in model.parameters())
-    embedding = model.get_input_embeddings().weight.numel()
-    embedding += model.get_output_embeddings().weight.numel()
-    return total, total - embedding
 
 
 def encode_rows(texts: list[str]) -> np.ndarray:
@@ -146,6 +138,9 @@ def train_size(recipe: Recipe, size: Size, out: Path, threads: int,
     there).
     """
     import torch
+
+    # the backend's count (tied embeddings once), so family.json and every run agree
+    from harness.models.hf_load import parameter_counts
 
     torch.set_num_threads(threads)
     torch.manual_seed(recipe.init_seed)
@@ -236,15 +231,8 @@ def train_size(recipe: Recipe, size: Size, out: Path, threads: int,
 
 
 def _git_commit() -> str:
-    try:
-        root = Path(__file__).resolve().parents[2]
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                                cwd=root, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "harness"],
-                               capture_output=True, text=True, cwd=root).stdout.strip()
-        return commit + ("-dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+    """The trainer's code state: only harness/ matters to the weights."""
+    return git_label(git_state(("harness",))) or "unknown"
 
 
 def hardware() -> str:

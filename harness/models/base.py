@@ -17,6 +17,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Protocol
 
+from harness.answers import StopRule
+
 Progress = Callable[[int], None]
 
 BOUNDARIES = ("natural", "bigbench")
@@ -48,14 +50,13 @@ class TokenScores:
 class GenRequest:
     """Greedy generation after `context`, at most `max_new_tokens` tokens.
 
-    With `stop_string` or `output_regex` set, generation stops as soon as the task's
-    post-processed answer can no longer change (`harness.tasks.answer_is_final`).
+    With a `stop` rule, generation stops as soon as the post-processed answer can no longer
+    change (`StopRule.is_final`); the rule is data, so a backend never imports task code.
     """
 
     context: str
     max_new_tokens: int
-    stop_string: str | None = None
-    output_regex: str | None = None
+    stop: StopRule | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,11 @@ class ModelInfo:
 
 class Backend(Protocol):
     info: ModelInfo
+    batch_size: str  # as asked for: "auto" (a token budget) or a row count; for the manifest
+
+    def peak_memory_mb(self) -> float | None:
+        """Peak accelerator memory used so far, in MiB; None where it is not measured (CPU)."""
+        ...
 
     def loglikelihood(self, requests: Sequence[LoglikRequest],
                       progress: Progress | None = None) -> list[TokenScores]: ...

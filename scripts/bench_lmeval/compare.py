@@ -56,7 +56,7 @@ def mean_logprob(outputs: Sequence[dict]) -> float:
 
 def answer(text: str, doc: Doc) -> str:
     """BIG-bench's post-processed answer (stop string, then the first regex match)."""
-    from harness.tasks import extract_answer
+    from harness.answers import extract_answer
 
     return extract_answer(text, doc.output_regex, doc.stop_string)[0]
 

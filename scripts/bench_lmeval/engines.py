@@ -147,12 +147,13 @@ def _request_tokens(backend, workload: Workload) -> int | None:
 
 
 def _run_ours_once(backend, workload: Workload, mode: str) -> tuple[float, list[dict]]:
+    from harness.answers import StopRule
     from harness.models.base import GenRequest, LoglikRequest
 
     if workload.kind == "generate":
         requests = [GenRequest(context=d.prompt, max_new_tokens=workload.max_new_tokens,
-                               stop_string=d.stop_string if mode == "early" else None,
-                               output_regex=d.output_regex if mode == "early" else None)
+                               stop=StopRule(d.stop_string, d.output_regex)
+                               if mode == "early" else None)
                     for d in workload.docs]
         start = time.perf_counter()
         generations = backend.generate(requests)
@@ -318,9 +319,11 @@ def run_job(job: Job, progress=None) -> dict:
         # the folder transformers loaded (a converted GGUF lives in the harness cache):
         # lm-eval is given this folder, so both engines read identical weights and tokenizer
         record["model_folder"] = getattr(engine.model, "name_or_path", None)
-        from harness.models.hf import keep_freed_memory
+        # what `harness eval` does on a CPU by default (cli.py, --malloc-tuning)
+        from harness import allocator
 
-        record["malloc_tuned"] = keep_freed_memory()
+        record["malloc_tuned"] = (engine.device == "cpu" and allocator.wanted(os.environ)
+                                  and allocator.keep_freed_memory())
     say(f"{job.engine}: imports {import_s:.1f} s, model load {load_s:.1f} s")
     for path in job.workloads:
         workload = read_workload(Path(path))

@@ -1,0 +1,138 @@
+"""The direction of imports inside `harness/` (DESIGN.md, "Architecture"): data flows task ->
+requests -> model -> scores -> report, and no room reaches back up the chain.
+
+The imports are read from the source (AST, every `import` statement, also those inside
+functions), so the test needs neither torch nor the modules themselves to import.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+from pathlib import Path
+
+import pytest
+
+from harness import metrics
+
+PACKAGE = Path(__file__).resolve().parents[1] / "harness"
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _is_module(name: str) -> bool:
+    relative = Path(*name.split("."))
+    return ((PACKAGE.parent / relative).with_suffix(".py").is_file()
+            or (PACKAGE.parent / relative / "__init__.py").is_file())
+
+
+def imports_of(source: str, package: str) -> set[tuple[str, str | None]]:
+    """(module, imported name or None) for every import in `source`.
+
+    `from harness import tasks` yields ("harness.tasks", None): the name is a module.
+    Relative imports are resolved against `package`.
+    """
+    found: set[tuple[str, str | None]] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update((alias.name, None) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[:len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            for alias in node.names:
+                full = f"{base}.{alias.name}"
+                found.add((full, None) if _is_module(full) else (base, alias.name))
+    return found
+
+
+def harness_imports() -> dict[str, set[tuple[str, str | None]]]:
+    table = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        name = module_name(path)
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        table[name] = {(m, n) for m, n in imports_of(path.read_text(encoding="utf-8"), package)
+                       if m == "harness" or m.startswith("harness.")}
+    return table
+
+
+def within(module: str, room: str) -> bool:
+    return module == room or module.startswith(room + ".")
+
+
+def violations(importer_room: str, forbidden: tuple[str, ...]) -> list[str]:
+    return sorted(f"{importer} imports {module}"
+                  for importer, imported in harness_imports().items() if within(importer, importer_room)
+                  for module, _ in imported if any(within(module, room) for room in forbidden))
+
+
+def test_the_walker_sees_nested_relative_and_from_imports():
+    source = ("import harness.tasks\n"
+              "def f():\n    from harness import metrics\n    from ..runner import evaluate\n"
+              "from harness.metrics import summarize\n")
+    found = imports_of(source, "harness.models")
+    assert ("harness.tasks", None) in found
+    assert ("harness.metrics", None) in found  # lazily, inside a function
+    assert ("harness.runner", "evaluate") in found  # relative, resolved
+    assert ("harness.metrics", "summarize") in found
+
+
+def test_models_never_import_tasks_metrics_runner_or_report():
+    assert violations("harness.models", ("harness.tasks", "harness.metrics", "harness.runner",
+                                         "harness.report")) == []
+
+
+def test_models_do_not_reach_tasks_through_another_module():
+    """Transitively too: whatever models/ imports must not lead back to task code."""
+    table, seen = harness_imports(), set()
+    todo = [name for name in table if within(name, "harness.models")]
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in table:
+            continue
+        seen.add(name)
+        todo.extend(module for module, _ in table[name])
+    forbidden = ("harness.tasks", "harness.metrics", "harness.runner", "harness.report")
+    assert sorted(m for m in seen if any(within(m, room) for room in forbidden)) == []
+
+
+def test_metrics_never_import_models():
+    assert violations("harness.metrics", ("harness.models",)) == []
+
+
+def test_report_never_imports_models():
+    assert violations("harness.report", ("harness.models",)) == []
+
+
+@pytest.mark.xfail(reason="report/data.py builds the sweep's index.json (issue 17 item 5); the "
+                          "report rewrite owns it")
+def test_report_never_imports_sweep():
+    assert violations("harness.report", ("harness.sweep",)) == []
+
+
+def _scoring_functions_imported_by_the_report() -> list[str]:
+    used = []
+    for importer, imported in harness_imports().items():
+        if not within(importer, "harness.report"):
+            continue
+        for module, name in imported:
+            if module == "harness.metrics":
+                value = getattr(metrics, name) if name else metrics
+                # the metric table and constants (metadata) are fine; functions score
+                if name is None or inspect.isfunction(value):
+                    used.append(f"{importer} imports metrics.{name or '*'}")
+    return sorted(used)
+
+
+def test_scoring_functions_are_told_apart_from_metadata():
+    assert inspect.isfunction(metrics.summarize) and not inspect.isfunction(metrics.METRICS)
+
+
+@pytest.mark.xfail(reason="the report re-scores (data.py: score_examples; analysis.py: p_tok; "
+                          "axes.py: reliability_bins); the report rewrite owns it")
+def test_report_never_imports_metrics_scoring_functions():
+    assert _scoring_functions_imported_by_the_report() == []
