@@ -12,7 +12,7 @@ SHOTS ?= 0
 # answers shown in few-shot demonstrations: true, flipped or unrelated
 DEMO_LABELS ?= true
 # examples per subtask; LIMIT= (empty) runs every example
-LIMIT ?= 10
+LIMIT ?= 30
 FAMILY ?= pico
 SIZES ?=
 REVISIONS ?=
