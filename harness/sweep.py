@@ -34,8 +34,8 @@ log = logging.getLogger(__name__)
 
 # Tokens per optimiser step, for the "tokens seen" axis (Pythia: 1024 sequences x 2048).
 PYTHIA_TOKENS_PER_STEP = 2_097_152
-# Real pretrained models from three families, in parameter order (135M, 268M, 494M, 1.54B):
-# a cross-family series, not one family's scaling.
+# Real pretrained models from three families, by total parameters (published: 135M, 268M,
+# 494M, 1.54B): a cross-family series, not one family's scaling.
 LADDER_FAMILY = ("smollm2-135m", *LADDER_ALIASES)
 
 
