@@ -155,7 +155,7 @@ def test_files_exist(report: Path):
     assert "fig-overview-arithmetic-shots0-params.png" in names
     for png in pngs:
         assert png.stat().st_size > 10_000
-        assert png.with_suffix(".svg").is_file()
+        assert not png.with_suffix(".svg").exists()  # SVG on demand (--svg)
     assert (folder.parent / "index.json").is_file()
 
 
@@ -221,7 +221,7 @@ def test_cli_lone_model_and_errors(tmp_path, capsys):
     assert main(["report", str(out)]) == 0
     printed = capsys.readouterr().out
     # one model: no curve, only its reliability diagram (its records have choice log-probs)
-    assert printed.strip() == f"{out / 'report' / 'index.html'} (1 figures, each as PNG and SVG)"
+    assert printed.strip() == f"{out / 'report' / 'index.html'} (1 figures, each as PNG)"
     assert [p.name for p in figure_files(out / "report")] == [
         "fig-reliability-arithmetic-2_digit_addition-shots0-other.png"]
     assert "No series of two or more models" in (out / "report" / "summary.md").read_text(encoding="utf-8")
@@ -252,3 +252,56 @@ def test_link_prefix_inside_the_repository():
 def test_import_does_not_load_matplotlib():
     code = "import sys, harness.report, harness.cli; assert 'matplotlib' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+class _Links(HTMLParser):
+    """Every local href/src of a page and every id it defines."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.targets: list[str] = []
+        self.ids: set[str] = set()
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if "id" in attrs:
+            self.ids.add(attrs["id"])
+        for name in ("href", "src"):
+            value = attrs.get(name)
+            if value and not value.startswith(("http://", "https://", "mailto:", "data:")):
+                self.targets.append(value)
+
+
+def broken_links(index: Path) -> list[str]:
+    """Links of index.html to a missing file or a missing #anchor."""
+    links = _Links()
+    links.feed(index.read_text(encoding="utf-8"))
+    broken = []
+    for target in links.targets:
+        path, _, fragment = target.partition("#")
+        if path and not (index.parent / path).is_file():
+            broken.append(target)
+        elif not path and fragment not in links.ids:
+            broken.append(target)
+    return broken
+
+
+def test_no_broken_links(report: Path):
+    assert broken_links(report) == []
+
+
+def test_unchanged_figures_are_kept_and_svg_is_on_demand(tmp_path):
+    out = build_sweep(tmp_path)
+    first = build_report(out, n_boot=20)
+    stamps = {p.name: p.stat().st_mtime_ns for p in figure_files(first.parent)}
+    cache = json.loads((first.parent / "figures.json").read_text(encoding="utf-8"))["figures"]
+    assert set(cache) == {Path(name).stem for name in stamps}
+    again = build_report(out, n_boot=20)
+    assert {p.name: p.stat().st_mtime_ns for p in figure_files(again.parent)} == stamps  # none redrawn
+    with_svg = build_report(out, n_boot=20, svg=True)
+    assert all(png.with_suffix(".svg").is_file() for png in figure_files(with_svg.parent))
+    assert broken_links(with_svg) == [] and ".svg" in with_svg.read_text(encoding="utf-8")
+    elsewhere = build_report(out, n_boot=20, out=tmp_path / "scratch")  # --out: another folder
+    assert elsewhere == tmp_path / "scratch" / "index.html" and broken_links(elsewhere) == []
+    build_report(out, n_boot=20)  # SVGs no longer wanted: removed, not left behind
+    assert not list(first.parent.glob("fig-*.svg"))

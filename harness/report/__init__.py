@@ -18,6 +18,7 @@ removed first, so the folder holds exactly what the page shows.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from harness.errors import HarnessError
@@ -46,15 +47,18 @@ def _link_prefix(report_dir: Path) -> str:
 
 
 def build_report(results_dir: str | os.PathLike[str], x_axis: XAxis = "non_embedding", *, n_boot: int = 1000,
-                 seed: int = 0) -> Path:
-    """Write `<results_dir>/report/` and return the path of its index.html.
+                 seed: int = 0, svg: bool = False, out: str | os.PathLike[str] | None = None) -> Path:
+    """Write `<results_dir>/report/` (or `out`) and return the path of its index.html.
 
     `x_axis`: "non_embedding" (default) or "total" parameters. `n_boot` paired bootstrap
-    resamples (with `seed`) for every emergence statistic. Raises HarnessError for a missing or
+    resamples (with `seed`) for every emergence statistic. `svg`: an SVG beside every PNG (for
+    print; off by default, it doubles the drawing time). Unchanged figures are kept, not redrawn
+    (`figure_writer`). Raises HarnessError for a missing or
     empty results folder, an unreadable summary or a damaged examples.jsonl.
     """
     from harness.report import axes_figures, axes_html, figures, html, markdown
     from harness.report.compare import gather_axes
+    from harness.report.figure_writer import FigureWriter
 
     if x_axis not in X_AXES:
         raise HarnessError(f"unknown x axis {x_axis!r}; choose one of {', '.join(X_AXES)}")
@@ -69,12 +73,14 @@ def build_report(results_dir: str | os.PathLike[str], x_axis: XAxis = "non_embed
         results[block.slug] = tuple(analyze(block, series, cache, n_boot, seed)
                                     for series in (*block.size_series, *block.step_series))
     axes = gather_axes(blocks, results, cache, n_boot, seed)
-    report_dir = results_dir / REPORT_DIR
+    report_dir = Path(out) if out is not None else results_dir / REPORT_DIR
     report_dir.mkdir(parents=True, exist_ok=True)
-    for stale in [*report_dir.glob("fig-*.png"), *report_dir.glob("fig-*.svg")]:
-        stale.unlink()
-    written = figures.write_figures(blocks, report_dir, x_axis)
-    written += axes_figures.write_axes_figures(axes, report_dir, x_axis, detail_blocks(blocks))
+    writer = FigureWriter(report_dir, svg=svg)
+    written = figures.write_figures(blocks, writer, x_axis)
+    written += axes_figures.write_axes_figures(axes, writer, x_axis, detail_blocks(blocks))
+    writer.finish()
+    if svg:
+        written = [replace(figure, with_svg=True) for figure in written]
     scored = [str(run.summary.get("provenance", {}).get("scored", "")) for run in runs]
     page = html.Page(title="Emergence report", results_label=str(results_dir), x_axis=x_axis,
                      runs=tuple(runs), blocks=tuple(blocks), results=results, figures=tuple(written),

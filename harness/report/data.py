@@ -142,7 +142,7 @@ class Block:
 
 @dataclass(frozen=True)
 class FigureFile:
-    """A figure written as `<stem>.png` and `<stem>.svg` in the report folder."""
+    """A figure written as `<stem>.png` (and `<stem>.svg` when `with_svg`) in the report folder."""
 
     stem: str  # "fig-arithmetic-2_digit_addition-shots0-params"
     axis: Literal["params", "steps"]
@@ -151,6 +151,7 @@ class FigureFile:
     overview_of: str | None = None  # "arithmetic-shots0" for an overview of a task's subtasks
     section: str = ""  # an axis section ("shots", "calibration", ...; harness.report.axes_figures)
     key: str = ""  # within a section: the comparison's slug it belongs to
+    with_svg: bool = False  # an SVG was written beside the PNG (`harness report --svg`)
 
     @property
     def png(self) -> str:

@@ -98,9 +98,12 @@ class Page:
 
 
 def _figure(figure: FigureFile) -> str:
-    return (f'<figure><a href="{esc(figure.svg)}"><img src="{esc(figure.png)}" alt="{esc(figure.caption)}" '
-            f'loading="lazy"></a><figcaption>{esc(figure.caption)} (<a href="{esc(figure.svg)}">SVG</a>)'
-            "</figcaption></figure>")
+    image = f'<img src="{esc(figure.png)}" alt="{esc(figure.caption)}" loading="lazy">'
+    if not figure.with_svg:  # only links to files that exist
+        return (f'<figure><a href="{esc(figure.png)}">{image}</a><figcaption>{esc(figure.caption)}'
+                "</figcaption></figure>")
+    return (f'<figure><a href="{esc(figure.svg)}">{image}</a><figcaption>{esc(figure.caption)} '
+            f'(<a href="{esc(figure.svg)}">SVG</a>)</figcaption></figure>')
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]], name_cols: int = 1) -> str:
