@@ -220,10 +220,14 @@ def test_cli_lone_model_and_errors(tmp_path, capsys):
     out = build_sweep(tmp_path / "lone", lone_only=True)
     assert main(["report", str(out)]) == 0
     printed = capsys.readouterr().out
-    # one model: no curve, only its reliability diagram (its records have choice log-probs)
-    assert printed.strip() == f"{out / 'report' / 'index.html'} (1 figures, each as PNG)"
+    # one model: no curve; its headline (its values per metric family) and its reliability
+    # diagram (its records have choice log-probs)
+    assert printed.strip() == f"{out / 'report' / 'index.html'} (2 figures, each as PNG)"
     assert [p.name for p in figure_files(out / "report")] == [
+        "fig-headline-arithmetic-2_digit_addition-shots0.png",
         "fig-reliability-arithmetic-2_digit_addition-shots0-other.png"]
+    page = (out / "report" / "index.html").read_text(encoding="utf-8")
+    assert "One model only (org/lone-model@main)" in page
     assert "No series of two or more models" in (out / "report" / "summary.md").read_text(encoding="utf-8")
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -305,3 +309,19 @@ def test_unchanged_figures_are_kept_and_svg_is_on_demand(tmp_path):
     assert elsewhere == tmp_path / "scratch" / "index.html" and broken_links(elsewhere) == []
     build_report(out, n_boot=20)  # SVGs no longer wanted: removed, not left behind
     assert not list(first.parent.glob("fig-*.svg"))
+
+
+def test_answer_first_headline_and_matrix(report: Path):
+    """The page opens with one headline per task (figure + sentence with numbers), then the matrix."""
+    text = report.read_text(encoding="utf-8")
+    answer, matrix, verdicts = (text.index(f'id="{key}"') for key in ("answer", "matrix", "verdicts"))
+    assert answer < matrix < verdicts
+    top = text[answer:verdicts]
+    assert top.count('class="headline"') == 1  # one task: arithmetic
+    assert 'src="fig-headline-arithmetic-' in top
+    assert "exact_str_match jumps from 0.00 to 1.00 between 16k and 64k parameters" in top
+    assert "target_logprob rises smoothly" in top and "metric artefact" in top
+    # matrix: one row per subtask's size series, cells coloured by shape, numbers in the tooltip
+    assert top.count('class="shape-jump"') >= 2 and top.count('class="shape-smooth"') >= 2
+    assert 'title="exact_str_match: jump; B = ' in top
+    assert "<nav><details><summary>Contents</summary>" in text  # collapsed contents, not a long list

@@ -46,6 +46,14 @@ def _link_prefix(report_dir: Path) -> str:
     return "" if not (REPO / ".git").exists() else relative.as_posix() + "/"
 
 
+def _top(headlines, rows, written) -> str:
+    from harness.report import headline_html
+
+    return ('<h2 id="answer">Answer: does the ability jump, and under which metrics?</h2>'
+            + headline_html.render_headlines(headlines, written)
+            + '<h2 id="matrix">Verdict matrix</h2>' + headline_html.render_matrix(rows))
+
+
 def build_report(results_dir: str | os.PathLike[str], x_axis: XAxis = "non_embedding", *, n_boot: int = 1000,
                  seed: int = 0, svg: bool = False, out: str | os.PathLike[str] | None = None) -> Path:
     """Write `<results_dir>/report/` (or `out`) and return the path of its index.html.
@@ -56,7 +64,7 @@ def build_report(results_dir: str | os.PathLike[str], x_axis: XAxis = "non_embed
     (`figure_writer`). Raises HarnessError for a missing or
     empty results folder, an unreadable summary or a damaged examples.jsonl.
     """
-    from harness.report import axes_figures, axes_html, figures, html, markdown
+    from harness.report import axes_figures, axes_html, figures, headline, headline_html, html, markdown
     from harness.report.compare import gather_axes
     from harness.report.figure_writer import FigureWriter
 
@@ -76,16 +84,24 @@ def build_report(results_dir: str | os.PathLike[str], x_axis: XAxis = "non_embed
     report_dir = Path(out) if out is not None else results_dir / REPORT_DIR
     report_dir.mkdir(parents=True, exist_ok=True)
     writer = FigureWriter(report_dir, svg=svg)
-    written = figures.write_figures(blocks, writer, x_axis)
+    top = headline.headlines(blocks, results, detail_blocks(blocks))
+    written = figures.write_headline_figures(top, writer, x_axis)
+    written += figures.write_figures(blocks, writer, x_axis)
     written += axes_figures.write_axes_figures(axes, writer, x_axis, detail_blocks(blocks))
     writer.finish()
     if svg:
         written = [replace(figure, with_svg=True) for figure in written]
     scored = [str(run.summary.get("provenance", {}).get("scored", "")) for run in runs]
+    sections = tuple(axes_html.render_sections(axes, written, x_axis))
     page = html.Page(title="Emergence report", results_label=str(results_dir), x_axis=x_axis,
                      runs=tuple(runs), blocks=tuple(blocks), results=results, figures=tuple(written),
                      latest_scored=max(scored) if any(scored) else "–", n_boot=n_boot, seed=seed,
-                     sections=tuple(axes_html.render_sections(axes, written, x_axis)))
+                     sections=sections, css=headline_html.HEADLINE_CSS,
+                     top=_top(top, headline.matrix_rows(blocks, results), written),
+                     nav=headline_html.render_nav(blocks, [
+                         ("answer", "Answer: headline per task"), ("matrix", "Verdict matrix"),
+                         ("verdicts", "Every verdict"), *[(key, title) for key, title, _ in sections],
+                         ("provenance", "Provenance"), ("method", "How to read this")]))
     index = report_dir / "index.html"
     atomic_write_text(index, html.render_page(page, cache))
     prefix = _link_prefix(report_dir)

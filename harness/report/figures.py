@@ -29,6 +29,7 @@ from harness.report.data import PANELS, X_AXES, Block, FigureFile, Run, Series, 
 
 if TYPE_CHECKING:
     from harness.report.figure_writer import FigureWriter
+    from harness.report.headline import Headline
 
 OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
@@ -167,7 +168,7 @@ def metric_figure(block: Block, series_list: Sequence[Series], axis: str, x_axis
     return fig
 
 
-HEADLINE_WIDTH_IN = 3.3  # per panel: three panels fit a page column side by side
+HEADLINE_WIDTH_IN = 2.4  # per panel: two headlines of three panels fit side by side
 
 
 def headline_figure(block: Block, series: Series, metrics: Sequence[str], x_axis: XAxis) -> Figure | None:
@@ -175,7 +176,7 @@ def headline_figure(block: Block, series: Series, metrics: Sequence[str], x_axis
     if not metrics:
         return None
     axis = "steps" if series.kind == "step" else "params"
-    fig = Figure(figsize=(HEADLINE_WIDTH_IN * len(metrics), 2.7), layout="constrained")
+    fig = Figure(figsize=(HEADLINE_WIDTH_IN * len(metrics), 2.3), layout="constrained")
     grid = fig.subplots(1, len(metrics), squeeze=False)[0]
     xs = _x_values(series, axis, x_axis)
     for ax, metric in zip(grid, metrics):
@@ -187,8 +188,8 @@ def headline_figure(block: Block, series: Series, metrics: Sequence[str], x_axis
         _set_y(ax, metric)
         ax.set_title(_title(metric))
         ax.set_xlabel("training step" if axis == "steps" else X_AXES[x_axis])
-    fig.suptitle(f"{block.task} ({block.setting}): {series.title}" + ("; dashed: chance" if any(
-        _chance(series.runs, m) is not None for m in metrics) else ""), fontsize=10)
+    fig.suptitle(f"{series.title}" + ("; dashed: chance" if any(
+        _chance(series.runs, m) is not None for m in metrics) else ""), fontsize=9)
     return fig
 
 
@@ -341,6 +342,19 @@ def save(fig: Figure, report_dir: Path, stem: str, svg: bool = False) -> None:
         if svg:
             fig.set_layout_engine("none")  # keep the positions just laid out: half the time for the SVG
             fig.savefig(report_dir / f"{stem}.svg", metadata={"Date": None})
+
+
+def write_headline_figures(headlines: Sequence[Headline], writer: FigureWriter,
+                           x_axis: XAxis) -> list[FigureFile]:
+    """The decisive figure of every task (`harness.report.headline`), in page order."""
+    written = []
+    for item in headlines:
+        stem = f"fig-headline-{item.block.slug}"
+        if writer.write(stem, headline_figure, item.block, item.series, item.metrics, x_axis):
+            written.append(FigureFile(stem, "steps" if item.series.kind == "step" else "params",
+                                      f"{item.task}: {', '.join(item.metrics)} against scale, 95% CIs",
+                                      section="headline", key=item.task))
+    return written
 
 
 def write_figures(blocks: Sequence[Block], writer: FigureWriter, x_axis: XAxis) -> list[FigureFile]:

@@ -95,9 +95,12 @@ class Page:
     n_boot: int
     seed: int
     sections: tuple[tuple[str, str, str], ...] = ()  # (anchor, title, HTML) of the axis sections
+    top: str = ""  # HTML of the answer first: headline panels and the verdict matrix
+    nav: str = ""  # HTML of the collapsible contents
+    css: str = ""  # the top's extra CSS
 
 
-def _figure(figure: FigureFile) -> str:
+def figure_html(figure: FigureFile) -> str:
     image = f'<img src="{esc(figure.png)}" alt="{esc(figure.caption)}" loading="lazy">'
     if not figure.with_svg:  # only links to files that exist
         return (f'<figure><a href="{esc(figure.png)}">{image}</a><figcaption>{esc(figure.caption)}'
@@ -199,7 +202,7 @@ def _mirage_table(block: Block, cache: ExampleCache, x_axis: XAxis) -> str:
 def _block_section(page: Page, block: Block, cache: ExampleCache) -> str:
     parts = [f'<h2 id="{anchor(block.slug)}">{esc(block.task)} <span class="muted">({esc(block.setting)})'
              "</span></h2>"]
-    parts.extend(_figure(f) for f in page.figures if f.block_slug == block.slug)
+    parts.extend(figure_html(f) for f in page.figures if f.block_slug == block.slug)
     parts.append(_values_table(block, page.x_axis))
     parts.append("<h3>Emergence</h3>")
     parts.extend(_series_section(result) for result in page.results[block.slug])
@@ -277,15 +280,12 @@ def _method(page: Page) -> str:
 
 def render_page(page: Page, cache: ExampleCache) -> str:
     n_models = len({(r.model, r.revision, r.dtype, r.boundary) for r in page.runs})
-    nav = "".join(f'<li><a href="#{anchor(b.slug)}">{esc(b.task)} ({esc(b.setting)})</a></li>'
-                  for b in page.blocks)
     verdicts = []
     for block in page.blocks:
         for result in page.results[block.slug]:
             verdicts.append(_verdict(result))
     verdicts_html = "".join(v for v in verdicts if v) or (
         '<p class="muted">No series of two or more models: nothing to give a verdict on.</p>')
-    axis_nav = "".join(f'<li><a href="#{esc(key)}">{esc(title)}</a></li>' for key, title, _ in page.sections)
     sections = []
     shown_overviews = set()
     for block in page.blocks:
@@ -296,21 +296,23 @@ def render_page(page: Page, cache: ExampleCache) -> str:
             shown_overviews.add(key)
             sections.append(f'<h2 id="{anchor("overview-" + key)}">{esc(block.top_task)}: overview '
                             f'<span class="muted">({esc(block.setting)})</span></h2>'
-                            + "".join(_figure(f) for f in overviews))
+                            + "".join(figure_html(f) for f in overviews))
         sections.append(_block_section(page, block, cache))
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{esc(page.title)}</title><style>{CSS}</style></head><body>
+<title>{esc(page.title)}</title><style>{CSS}{page.css}</style></head><body>
 <h1>{esc(page.title)}</h1>
 <p class="muted">Results <code>{esc(page.results_label)}</code>: {len(page.runs)} runs, {n_models} model
 checkpoint(s), {len(page.blocks)} task setting(s); x axis: {esc(X_AXES[page.x_axis])}.
 Latest run scored {esc(page.latest_scored)}; page by harness {esc(__version__)}
 (<code>harness report</code>).</p>
-<nav><ul><li><a href="#verdicts">Verdicts</a></li>{nav}{axis_nav}<li><a href="#provenance">Provenance</a></li>
-<li><a href="#method">How to read this</a></li></ul></nav>
+{page.nav}
+{page.top}
 <h2 id="verdicts">Verdicts</h2>
+<details><summary>Every series' verdict sentence ({sum(1 for v in verdicts if v)})</summary>
 {verdicts_html}
+</details>
 {"".join(sections)}
 {"".join(section for _, _, section in page.sections)}
 <h2 id="provenance">Provenance</h2>
