@@ -237,13 +237,57 @@ def test_cli_lone_model_and_errors(tmp_path, capsys):
         build_report(tmp_path / "missing")
 
 
-def test_corrupt_examples_file_is_one_clear_error(tmp_path):
+def test_missing_or_damaged_scores_are_one_clear_error(tmp_path):
     out = build_sweep(tmp_path, lone_only=True)
-    examples = next((out / "runs").rglob("examples.jsonl"))
-    lines = examples.read_text(encoding="utf-8").splitlines(keepends=True)
-    examples.write_text(lines[0] + "{not json\n" + "".join(lines[1:]), encoding="utf-8")
-    with pytest.raises(HarnessError, match=r"examples\.jsonl: line 2 is not a valid example record"):
+    scores = next((out / "runs").rglob("scores.json.gz"))
+    scores.write_bytes(b"not gzip")
+    with pytest.raises(HarnessError, match=r"scores\.json\.gz is damaged .*harness rescore"):
         build_report(out, n_boot=10)
+    scores.unlink()  # examples kept but no stored scores: scored before scores were stored
+    with pytest.raises(HarnessError, match=r"scores\.json\.gz is missing.*run `harness rescore"):
+        build_report(out, n_boot=10)
+    assert main(["rescore", str(out / "runs")]) == 0  # the one way to (re)write scores
+    assert scores.is_file() and build_report(out, n_boot=10).is_file()
+
+
+def test_report_never_scores(tmp_path, monkeypatch):
+    """Every number comes from the stored scores: with every metric function broken, same page."""
+    from dataclasses import replace
+
+    from harness import metrics
+
+    out = build_sweep(tmp_path)
+    page = build_report(out, n_boot=20).read_text(encoding="utf-8")
+
+    def broken(*args, **kwargs):
+        raise AssertionError("the report scored a record")
+
+    for name, metric in list(metrics.METRICS.items()):
+        monkeypatch.setitem(metrics.METRICS, name, replace(metric, fn=broken, weighted=broken, uses=broken,
+                                                           chance=broken))
+    monkeypatch.setattr(metrics, "score_examples", broken)
+    monkeypatch.setattr(metrics, "summarize", broken)
+    assert build_report(out, n_boot=20).read_text(encoding="utf-8") == page
+
+
+def test_summary_means_and_report_numbers_agree(report: Path):
+    """The analysis' point values (from stored scores) print as the summaries' means, every digit."""
+    from harness.report.analysis import analyze
+    from harness.report.data import ScoreCache, build_blocks, load_runs
+
+    runs = load_runs(report.parent.parent)
+    cache = ScoreCache()
+    checked = 0
+    for block in build_blocks(runs):
+        for series in (*block.size_series, *block.step_series):
+            result = analyze(block, series, cache, n_boot=10)
+            for name, analysis in result.analyses.items():
+                by_label = dict(zip(analysis.labels, analysis.point_values))
+                for run in result.series.runs:
+                    assert format_value(by_label[run.label]) == format_value(run.mean(name))
+                    assert by_label[run.label] == pytest.approx(run.mean(name), rel=1e-12, abs=1e-12)
+                    checked += 1
+    assert checked > 100
 
 
 def test_link_prefix_inside_the_repository():

@@ -24,7 +24,7 @@ from pathlib import Path
 from harness.errors import HarnessError
 from harness.io import atomic_write_text
 from harness.report.analysis import SeriesResult, analyze
-from harness.report.data import X_AXES, ExampleCache, XAxis, build_blocks, detail_blocks, load_runs
+from harness.report.data import X_AXES, ScoreCache, XAxis, build_blocks, detail_blocks, load_runs
 
 REPORT_DIR = "report"
 __all__ = ["build_report", "figure_files"]
@@ -62,9 +62,19 @@ def build_report(results_dir: str | os.PathLike[str], x_axis: XAxis = "non_embed
     resamples (with `seed`) for every emergence statistic. `svg`: an SVG beside every PNG (for
     print; off by default, it doubles the drawing time). Unchanged figures are kept, not redrawn
     (`figure_writer`). Raises HarnessError for a missing or
-    empty results folder, an unreadable summary or a damaged examples.jsonl.
+    empty results folder, an unreadable summary, or per-example scores that are damaged or
+    missing beside kept examples (`harness rescore` writes them).
     """
-    from harness.report import axes_figures, axes_html, figures, headline, headline_html, html, markdown
+    from harness.report import (
+        axes_figures,
+        axes_html,
+        explorer,
+        figures,
+        headline,
+        headline_html,
+        html,
+        markdown,
+    )
     from harness.report.compare import gather_axes
     from harness.report.figure_writer import FigureWriter
 
@@ -73,9 +83,9 @@ def build_report(results_dir: str | os.PathLike[str], x_axis: XAxis = "non_embed
     results_dir = Path(results_dir)
     runs = load_runs(results_dir)
     blocks = build_blocks(runs, x_axis)
-    cache = ExampleCache()
-    for run in runs:  # every examples.jsonl is read (and checked) once, analysed or not
-        cache.records(run)
+    cache = ScoreCache()
+    for run in runs:  # every run's stored scores are read (and checked) once, analysed or not
+        cache.table(run)
     results: dict[str, tuple[SeriesResult, ...]] = {}
     for block in blocks:
         results[block.slug] = tuple(analyze(block, series, cache, n_boot, seed)
@@ -97,9 +107,12 @@ def build_report(results_dir: str | os.PathLike[str], x_axis: XAxis = "non_embed
                      runs=tuple(runs), blocks=tuple(blocks), results=results, figures=tuple(written),
                      latest_scored=max(scored) if any(scored) else "–", n_boot=n_boot, seed=seed,
                      sections=sections, css=headline_html.HEADLINE_CSS,
-                     top=_top(top, headline.matrix_rows(blocks, results), written),
+                     top=_top(top, headline.matrix_rows(blocks, results), written)
+                     + '<h2 id="explorer-section">Explorer: every task, metric and setting</h2>'
+                     + explorer.render_explorer(runs, x_axis),
                      nav=headline_html.render_nav(blocks, [
                          ("answer", "Answer: headline per task"), ("matrix", "Verdict matrix"),
+                         ("explorer-section", "Explorer"),
                          ("verdicts", "Every verdict"), *[(key, title) for key, title, _ in sections],
                          ("provenance", "Provenance"), ("method", "How to read this")]))
     index = report_dir / "index.html"

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from harness import __version__
 from harness.emergence import ALPHA, FLAT_TOL, JUMP_FACTOR, SMOOTH_TAU, Estimate
 from harness.report.analysis import SeriesResult, is_arithmetic_like, mirage_row
-from harness.report.data import X_AXES, Block, ExampleCache, FigureFile, Run, XAxis
+from harness.report.data import X_AXES, Block, FigureFile, Run, ScoreCache, XAxis
 
 CSS = """
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1a1a1a;
@@ -185,7 +185,7 @@ def _series_section(result: SeriesResult) -> str:
     return "".join(parts)
 
 
-def _mirage_table(block: Block, cache: ExampleCache, x_axis: XAxis) -> str:
+def _mirage_table(block: Block, cache: ScoreCache, x_axis: XAxis) -> str:
     header = ["model", X_AXES[x_axis], "observed exact_str_match", "mean p_tok", "mean L (tokens)",
               "predicted p_tok<sup>L</sup>", "mean of per-example p<sup>L</sup>", "observed − predicted"]
     rows = []
@@ -199,7 +199,7 @@ def _mirage_table(block: Block, cache: ExampleCache, x_axis: XAxis) -> str:
             "like a jump.</p>" + _table(header, rows))
 
 
-def _block_section(page: Page, block: Block, cache: ExampleCache) -> str:
+def _block_section(page: Page, block: Block, cache: ScoreCache) -> str:
     parts = [f'<h2 id="{anchor(block.slug)}">{esc(block.task)} <span class="muted">({esc(block.setting)})'
              "</span></h2>"]
     parts.extend(figure_html(f) for f in page.figures if f.block_slug == block.slug)
@@ -278,7 +278,7 @@ def _method(page: Page) -> str:
         "bounded in [0, 1] keep the full range; dashed grey lines are chance levels.</li></ul>")
 
 
-def render_page(page: Page, cache: ExampleCache) -> str:
+def render_page(page: Page, cache: ScoreCache) -> str:
     n_models = len({(r.model, r.revision, r.dtype, r.boundary) for r in page.runs})
     verdicts = []
     for block in page.blocks:
