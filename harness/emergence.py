@@ -708,36 +708,73 @@ def _bounds(estimate: Estimate) -> tuple[float, float]:
     return estimate.estimate, estimate.estimate
 
 
+@dataclass(frozen=True)
+class _Bounds:
+    """The numbers a shape rule reads: CI bounds (the estimate twice without a CI) and the change."""
+
+    threshold: float  # B* = JUMP_FACTOR * (n_points - 1)
+    b_low: float
+    b_high: float
+    tau: float
+    tau_low: float
+    tau_high: float
+    share: float
+    share_low: float
+    gain_low: float
+    step_low: float
+    change: float
+    no_ci: bool
+
+
+@dataclass(frozen=True)
+class ShapeRule:
+    """One row of the rule table: `classify` takes the first rule whose test holds, and the
+    report's method section prints `text` (so the page describes the rule that was applied)."""
+
+    shape: Shape
+    test: Callable[[_Bounds], bool]
+    text: str
+
+
+SHAPE_RULES: tuple[ShapeRule, ...] = (
+    ShapeRule("unclear", lambda v: math.isnan(v.change), "a point is missing (never called flat)"),
+    ShapeRule("flat", lambda v: v.change == 0 or (v.no_ci and v.change < FLAT_TOL)
+              or (not v.no_ci and not v.gain_low > 0),
+              f"the CI of the gain from the worst to the best point reaches 0 (without a CI: best − worst "
+              f"< {FLAT_TOL:g})"),
+    ShapeRule("jump", lambda v: (v.share_low >= JUMP_SHARE and v.step_low > 0 and v.tau >= JUMP_TAU)
+              or (v.b_low > v.threshold and v.tau >= JUMP_TAU),
+              f"the jump share J (largest step / (max − min)) has its lower CI bound ≥ {JUMP_SHARE:g} and "
+              f"that step's gain is above 0 beyond noise, or B's lower CI bound exceeds "
+              f"{JUMP_FACTOR:g}·(n − 1); either way with Kendall τ ≥ {JUMP_TAU:g}"),
+    ShapeRule("drop", lambda v: v.b_high < -v.threshold
+              or (v.tau_high <= -SMOOTH_TAU and v.share_low >= JUMP_SHARE),
+              f"the same for a worsening: B's upper bound below −{JUMP_FACTOR:g}·(n − 1), or τ's upper "
+              f"bound ≤ −{SMOOTH_TAU:g} with J's lower bound ≥ {JUMP_SHARE:g}"),
+    ShapeRule("smooth", lambda v: v.tau_low >= SMOOTH_TAU and v.share < JUMP_SHARE,
+              f"τ's lower CI bound ≥ {SMOOTH_TAU:g} and J < {JUMP_SHARE:g}"),
+    ShapeRule("smooth decline", lambda v: v.tau_high <= -SMOOTH_TAU, f"τ's upper CI bound ≤ −{SMOOTH_TAU:g}"),
+    ShapeRule("steady", lambda v: v.tau_low >= SMOOTH_TAU,
+              f"τ's lower CI bound ≥ {SMOOTH_TAU:g} but J's CI straddles {JUMP_SHARE:g}: monotone, jump or "
+              "smooth unresolved"),
+    ShapeRule("unclear", lambda v: True, "anything else"),
+)
+
+
 def classify(analysis: SeriesAnalysis) -> MetricVerdict:
-    """Apply the module's rules (flat, jump, drop, smooth, smooth decline, steady, unclear)."""
+    """The first rule of `SHAPE_RULES` that holds: flat, jump, drop, smooth, smooth decline, steady,
+    unclear."""
     threshold = JUMP_FACTOR * (len(analysis.x) - 1)
     b_low, b_high = _bounds(analysis.b)
     tau_low, tau_high = _bounds(analysis.tau)
-    share_low, share_high = _bounds(analysis.share)
+    share_low, _ = _bounds(analysis.share)
     gain_low, _ = _bounds(analysis.gain)
     step_low, _ = _bounds(analysis.step_gain)
-    change = analysis.change
-    # the worst point comes after the best one: the series got worse overall
-    shape: Shape
-    no_ci = not analysis.gain.has_ci
-    if math.isnan(change):  # a missing point: never "flat"
-        shape = "unclear"
-    elif change == 0 or (no_ci and change < FLAT_TOL) or (not no_ci and not gain_low > 0):
-        shape = "flat"
-    elif (share_low >= JUMP_SHARE and step_low > 0 and analysis.tau.estimate >= JUMP_TAU) or (
-            b_low > threshold and analysis.tau.estimate >= JUMP_TAU):
-        shape = "jump"
-    elif b_high < -threshold or (tau_high <= -SMOOTH_TAU and share_low >= JUMP_SHARE):
-        shape = "drop"
-    elif tau_low >= SMOOTH_TAU and analysis.share.estimate < JUMP_SHARE:
-        shape = "smooth"
-    elif tau_high <= -SMOOTH_TAU:
-        shape = "smooth decline"
-    elif tau_low >= SMOOTH_TAU:
-        shape = "steady"
-    else:
-        shape = "unclear"
-    return MetricVerdict(analysis.metric, analysis.family, shape, analysis.b, analysis.tau, change,
+    numbers = _Bounds(threshold, b_low, b_high, analysis.tau.estimate, tau_low, tau_high,
+                      analysis.share.estimate, share_low, gain_low, step_low, analysis.change,
+                      not analysis.gain.has_ci)
+    shape = next(rule.shape for rule in SHAPE_RULES if rule.test(numbers))
+    return MetricVerdict(analysis.metric, analysis.family, shape, analysis.b, analysis.tau, analysis.change,
                          threshold, analysis.breakthrough, analysis.share, analysis.gain)
 
 

@@ -369,3 +369,14 @@ def test_answer_first_headline_and_matrix(report: Path):
     assert top.count('class="shape-jump"') >= 2 and top.count('class="shape-smooth"') >= 2
     assert 'title="exact_str_match: jump; B = ' in top
     assert "<nav><details><summary>Contents</summary>" in text  # collapsed contents, not a long list
+
+
+def test_method_section_is_the_classifiers_rule_table(report: Path):
+    import html as html_lib
+
+    from harness.emergence import SHAPE_RULES
+
+    text = report.read_text(encoding="utf-8")
+    method = text[text.index('id="method"'):]
+    for rule in SHAPE_RULES:
+        assert f"<li><i>{rule.shape}</i>: {html_lib.escape(rule.text)}</li>" in method

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from harness import __version__
-from harness.emergence import ALPHA, FLAT_TOL, JUMP_FACTOR, SMOOTH_TAU, Estimate
+from harness.emergence import ALPHA, SHAPE_RULES, Estimate
 from harness.report.analysis import SeriesResult, is_arithmetic_like, mirage_row
 from harness.report.data import X_AXES, Block, FigureFile, Run, ScoreCache, XAxis
 
@@ -257,6 +257,10 @@ def _provenance(runs: Sequence[Run]) -> str:
     return "\n".join(parts)
 
 
+def _shape_rules() -> str:
+    return "".join(f"<li><i>{esc(rule.shape)}</i>: {esc(rule.text)}</li>" for rule in SHAPE_RULES)
+
+
 def _method(page: Page) -> str:
     return (
         "<h2 id=\"method\">How to read this</h2><ul>"
@@ -268,9 +272,8 @@ def _method(page: Page) -> str:
         f"<li>Intervals: {1 - ALPHA:.0%} percentile bootstrap over examples, {page.n_boot} resamples (seed "
         f"{page.seed}), <i>paired</i>: one resample of the examples for every model and metric. "
         "Lower-is-better metrics are negated before B and τ, so improvement is positive.</li>"
-        f"<li>Shapes: <i>jump</i> when B's lower bound exceeds {JUMP_FACTOR:g}·(n − 1); <i>smooth</i> when "
-        f"τ's lower bound is ≥ {SMOOTH_TAU:g} and B's upper bound ≤ {JUMP_FACTOR:g}·(n − 1); <i>flat</i> "
-        f"when the range is below {FLAT_TOL:g}; <i>steady</i>: monotone, jump or smooth unresolved. "
+        "<li>Shapes (harness.emergence.SHAPE_RULES, the table the classifier applies; the first rule "
+        f"that holds names the shape): <ol>{_shape_rules()}</ol>"
         "The verdict weighs the metrics drawn in the figures; diagnostics and mirage quantities are listed "
         "for reference.</li>"
         "<li>Series: a family's sizes at their final checkpoint (against parameters), and each size over "
