@@ -9,6 +9,7 @@ a family ("other"). Summaries are written by the real `runner.summarize_run`.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -117,13 +118,16 @@ class _Page(HTMLParser):
         self.images: list[str] = []
         self.cells: dict[tuple[str, str], str] = {}
         self._cell: tuple[str, str] | None = None
+        self._row_run: str | None = None  # a table row may name the run once for all its cells
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
         if tag == "img":
             self.images.append(attrs["src"])
+        if tag == "tr":
+            self._row_run = attrs.get("data-run")
         if tag == "td" and "data-metric" in attrs:
-            self._cell = (attrs["data-run"], attrs["data-metric"])
+            self._cell = (attrs.get("data-run") or self._row_run, attrs["data-metric"])
             self.cells[self._cell] = ""
         elif self._cell is not None:  # the CI span ends the mean's text
             self._cell = None
@@ -165,7 +169,11 @@ def test_html_links_every_figure_and_nothing_else(report: Path):
     assert set(page.images) == written
     for src in page.images:
         assert (report.parent / src).is_file()  # relative paths that resolve
-    assert "<script" not in report.read_text(encoding="utf-8")
+    text = report.read_text(encoding="utf-8")
+    # the only scripts are the explorer's, inline: the page works offline from a file
+    scripts = re.findall(r"<script[^>]*>", text)
+    assert scripts and all("src=" not in tag for tag in scripts)
+    assert text.index("<script") > text.index('id="explorer"')
 
 
 def test_table_values_equal_summary_means(report: Path):

@@ -55,13 +55,15 @@ def _top(headlines, rows, written) -> str:
 
 
 def build_report(results_dir: str | os.PathLike[str], x_axis: XAxis = "non_embedding", *, n_boot: int = 1000,
-                 seed: int = 0, svg: bool = False, out: str | os.PathLike[str] | None = None) -> Path:
+                 seed: int = 0, svg: bool = False, out: str | os.PathLike[str] | None = None,
+                 workers: int | None = None) -> Path:
     """Write `<results_dir>/report/` (or `out`) and return the path of its index.html.
 
     `x_axis`: "non_embedding" (default) or "total" parameters. `n_boot` paired bootstrap
     resamples (with `seed`) for every emergence statistic. `svg`: an SVG beside every PNG (for
     print; off by default, it doubles the drawing time). Unchanged figures are kept, not redrawn
-    (`figure_writer`). Raises HarnessError for a missing or
+    (`figure_writer`); changed ones are drawn in `workers` processes (default: the usable CPUs,
+    at most 4). Raises HarnessError for a missing or
     empty results folder, an unreadable summary, or per-example scores that are damaged or
     missing beside kept examples (`harness rescore` writes them).
     """
@@ -76,7 +78,7 @@ def build_report(results_dir: str | os.PathLike[str], x_axis: XAxis = "non_embed
         markdown,
     )
     from harness.report.compare import gather_axes
-    from harness.report.figure_writer import FigureWriter
+    from harness.report.figure_writer import FigureWriter, default_workers
 
     if x_axis not in X_AXES:
         raise HarnessError(f"unknown x axis {x_axis!r}; choose one of {', '.join(X_AXES)}")
@@ -93,12 +95,13 @@ def build_report(results_dir: str | os.PathLike[str], x_axis: XAxis = "non_embed
     axes = gather_axes(blocks, results, cache, n_boot, seed)
     report_dir = Path(out) if out is not None else results_dir / REPORT_DIR
     report_dir.mkdir(parents=True, exist_ok=True)
-    writer = FigureWriter(report_dir, svg=svg)
+    writer = FigureWriter(report_dir, svg=svg, workers=default_workers() if workers is None else workers)
     top = headline.headlines(blocks, results, detail_blocks(blocks))
     written = figures.write_headline_figures(top, writer, x_axis)
     written += figures.write_figures(blocks, writer, x_axis)
     written += axes_figures.write_axes_figures(axes, writer, x_axis, detail_blocks(blocks))
     writer.finish()
+    written = [figure for figure in written if writer.saved(figure.stem)]  # a figure with no data is none
     if svg:
         written = [replace(figure, with_svg=True) for figure in written]
     scored = [str(run.summary.get("provenance", {}).get("scored", "")) for run in runs]

@@ -6,13 +6,15 @@ by the sha256 of what it is drawn from: the drawing function's name, its argumen
 runs, series and comparisons are frozen dataclasses of numbers and strings), the source of the
 figure modules, matplotlib's version and whether an SVG is wanted. `figures.json` in the report
 folder keeps stem -> key; a figure whose key and files are unchanged is kept as it is.
-`finish()` removes every `fig-*` file the page no longer shows and rewrites `figures.json`.
+`finish()` draws the changed ones (in several processes when there are CPUs for them), removes
+every `fig-*` file the page no longer shows and rewrites `figures.json`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import pickle
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,7 +25,7 @@ import matplotlib
 from matplotlib.figure import Figure
 
 from harness.io import atomic_write_text
-from harness.report.figures import save
+from harness.report.figures import STYLE, save
 
 CACHE_FILE = "figures.json"
 _CODE = ("figures.py", "axes_figures.py", "figure_writer.py")
@@ -43,11 +45,13 @@ class FigureWriter:
 
     report_dir: Path
     svg: bool = False
+    workers: int = 1
     drawn: int = 0
     reused: int = 0
     _previous: dict[str, str] = field(default_factory=dict)
     _kept: dict[str, str] = field(default_factory=dict)
     _code: str = ""
+    _jobs: list[tuple[str, str, Callable[..., Figure | None], tuple[Any, ...]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.report_dir = Path(self.report_dir)
@@ -68,25 +72,62 @@ class FigureWriter:
         return digest.hexdigest()
 
     def write(self, stem: str, draw: Callable[..., Figure | None], *args: Any) -> bool:
-        """`draw(*args)` saved as `<stem>.png` (and .svg); False when it drew nothing."""
+        """Schedule `draw(*args)` as `<stem>.png` (and .svg); drawn by `finish()`, unless unchanged.
+
+        Returns True (the figure is expected); `saved(stem)` says after `finish()` whether
+        `draw` gave a figure at all.
+        """
         key = self.key(draw, args)
         files = [self.report_dir / f"{stem}{suffix}" for suffix in self.suffixes()]
         if self._previous.get(stem) == key and all(path.exists() for path in files):
             self._kept[stem] = key
             self.reused += 1
-            return True
-        fig = draw(*args)
-        if fig is None:
-            return False
-        save(fig, self.report_dir, stem, svg=self.svg)
-        self._kept[stem] = key
-        self.drawn += 1
+        else:
+            self._jobs.append((stem, key, draw, args))
         return True
 
+    def saved(self, stem: str) -> bool:
+        return stem in self._kept
+
     def finish(self) -> None:
-        """Remove the figures not written in this build; record the keys of those that were."""
+        """Draw the scheduled figures (in `workers` processes: matplotlib's layout and rasteriser
+        are most of a report's time), remove every figure not in this build, record the keys."""
+        jobs = [(self.report_dir, self.svg, stem, draw, args) for stem, _, draw, args in self._jobs]
+        if self.workers > 1 and len(jobs) > 1:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            context = multiprocessing.get_context("fork")  # the figures' inputs are already in memory
+            with ProcessPoolExecutor(max_workers=self.workers, mp_context=context) as pool:
+                drawn = list(pool.map(_draw_and_save, jobs, chunksize=1))
+        else:
+            drawn = [_draw_and_save(job) for job in jobs]
+        for (stem, key, _, _), was_drawn in zip(self._jobs, drawn):
+            if was_drawn:
+                self._kept[stem] = key
+                self.drawn += 1
+        self._jobs = []
         for path in [*self.report_dir.glob("fig-*.png"), *self.report_dir.glob("fig-*.svg")]:
             if path.stem not in self._kept or path.suffix not in self.suffixes():
                 path.unlink()
         atomic_write_text(self.report_dir / CACHE_FILE,
                           json.dumps({"figures": dict(sorted(self._kept.items()))}, indent=1) + "\n")
+
+
+def _draw_and_save(job: tuple[Path, bool, str, Callable[..., Figure | None], tuple[Any, ...]]) -> bool:
+    report_dir, svg, stem, draw, args = job
+    with matplotlib.rc_context(STYLE):
+        fig = draw(*args)
+        if fig is None:
+            return False
+        save(fig, report_dir, stem, svg=svg)
+    return True
+
+
+def default_workers() -> int:
+    """Processes for drawing: the CPUs this process may use, at most 4."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(4, cpus))

@@ -109,13 +109,17 @@ def figure_html(figure: FigureFile) -> str:
             f'(<a href="{esc(figure.svg)}">SVG</a>)</figcaption></figure>')
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]], name_cols: int = 1) -> str:
-    """Cells are HTML already; the first `name_cols` columns are left-aligned names."""
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]], name_cols: int = 1,
+           row_attrs: Sequence[str] | None = None) -> str:
+    """Cells are HTML already; the first `name_cols` columns are left-aligned names; `row_attrs`
+    (one attribute string per row) go on the rows' <tr>."""
     head = "".join(f'<th class="name">{h}</th>' if i < name_cols else f"<th>{h}</th>"
                    for i, h in enumerate(header))
-    body = "".join("<tr>" + "".join(cell if cell.startswith("<td") else
-                                    (f'<td class="name">{cell}</td>' if i < name_cols else f"<td>{cell}</td>")
-                                    for i, cell in enumerate(row)) + "</tr>" for row in rows)
+    attrs = row_attrs if row_attrs is not None else [""] * len(rows)
+    body = "".join(f"<tr{' ' + attr if attr else ''}>" + "".join(
+        cell if cell.startswith("<td") else
+        (f'<td class="name">{cell}</td>' if i < name_cols else f"<td>{cell}</td>")
+        for i, cell in enumerate(row)) + "</tr>" for row, attr in zip(rows, attrs))
     return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
@@ -123,18 +127,18 @@ def _values_table(block: Block, x_axis: XAxis) -> str:
     metrics = block.metrics()
     header = ["model", "family", X_AXES[x_axis], "n"] + [_wrap(m) for m in metrics]
     rows = []
-    for run in block.runs:
+    for run in block.runs:  # the run is named once on its row, each cell names its metric
         cells = [esc(run.label), esc(run.group), format_count(run.params(x_axis)), str(run.n)]
         for metric in metrics:
             entry = run.metrics.get(metric)
             if entry is None or entry.get("mean") is None:
-                cells.append(f'<td data-run="{esc(run.rel_dir)}" data-metric="{esc(metric)}">–</td>')
+                cells.append(f'<td data-metric="{esc(metric)}">–</td>')
                 continue
             ci = format_ci(entry.get("ci_low"), entry.get("ci_high"))
-            cells.append(f'<td data-run="{esc(run.rel_dir)}" data-metric="{esc(metric)}">'
-                         f'{format_value(entry["mean"])}<span class="ci">{ci}</span></td>')
+            cells.append(f'<td data-metric="{esc(metric)}">{format_value(entry["mean"])}'
+                         f'<span class="ci">{ci}</span></td>')
         rows.append(cells)
-    table = _table(header, rows, name_cols=2)
+    table = _table(header, rows, name_cols=2, row_attrs=[f'data-run="{esc(r.rel_dir)}"' for r in block.runs])
     summary = f"Metric values, mean [95% CI], {len(block.runs)} model(s)"
     return f"<details{' open' if len(block.runs) <= 40 else ''}><summary>{summary}</summary>{table}</details>"
 
