@@ -366,7 +366,7 @@ def test_unchanged_figures_are_kept_and_svg_is_on_demand(tmp_path):
 def test_answer_first_headline_and_matrix(report: Path):
     """The page opens with one headline per task (figure + sentence with numbers), then the matrix."""
     text = report.read_text(encoding="utf-8")
-    answer, matrix, verdicts = (text.index(f'id="{key}"') for key in ("answer", "matrix", "verdicts"))
+    answer, matrix, verdicts = (text.index(f'id="{key}"') for key in ("answer", "matrix", "explorer"))
     assert answer < matrix < verdicts
     top = text[answer:verdicts]
     assert top.count('class="headline"') == 1  # one task: arithmetic

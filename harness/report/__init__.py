@@ -116,7 +116,7 @@ def build_report(results_dir: str | os.PathLike[str], x_axis: XAxis = "non_embed
                      nav=headline_html.render_nav(blocks, [
                          ("answer", "Answer: headline per task"), ("matrix", "Verdict matrix"),
                          ("explorer-section", "Explorer"),
-                         ("verdicts", "Every verdict"), *[(key, title) for key, title, _ in sections],
+                         *[(key, title) for key, title, _ in sections],
                          ("provenance", "Provenance"), ("method", "How to read this")]))
     index = report_dir / "index.html"
     atomic_write_text(index, html.render_page(page, cache))

@@ -186,3 +186,13 @@ def analyze(block: Block, series: Series, cache: ScoreCache, n_boot: int = 1000,
         except HarnessError as exc:
             notes.append(f"{series.title}, mirage check: {exc}")
     return SeriesResult(series, analyses, shapes, task_verdict, mirage, len(idxs), tuple(notes))
+
+
+def headline_results(block: Block, results: Sequence[SeriesResult]) -> list[SeriesResult]:
+    """The size series, and each group's largest model over steps: what a README has room for."""
+    largest = {}
+    for series in block.step_series:  # ordered by size within a group
+        largest[series.group] = series.name
+    # the analysed series may be a copy (step0 left out), so match by group and name
+    return [r for r in results if r.series.kind == "size"
+            or largest.get(r.series.group) == r.series.name]

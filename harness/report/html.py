@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from harness import __version__
 from harness.emergence import ALPHA, SHAPE_RULES, Estimate
-from harness.report.analysis import SeriesResult, is_arithmetic_like, mirage_row
+from harness.report.analysis import SeriesResult, headline_results, is_arithmetic_like, mirage_row
 from harness.report.data import X_AXES, Block, FigureFile, Run, ScoreCache, XAxis
 
 CSS = """
@@ -169,7 +169,8 @@ def _verdict(result: SeriesResult) -> str:
             f"{esc(result.verdict.sentence)}</p>")
 
 
-def _series_section(result: SeriesResult) -> str:
+def _series_section(result: SeriesResult, full: bool = True) -> str:
+    """A series' verdict, notes and (when `full`) its table of every metric's statistics."""
     series = result.series
     parts = [f"<h4>{esc(series.title)}</h4>"]
     if len(series.runs) < 2:
@@ -178,7 +179,10 @@ def _series_section(result: SeriesResult) -> str:
         return "".join(parts)
     parts.append(_verdict(result))
     parts.extend(f'<p class="note">{esc(note)}</p>' for note in result.notes)
-    if result.analyses:
+    if result.analyses and not full:
+        parts.append('<p class="muted">Every metric of this series: the explorer above (x axis: '
+                     "training step) and the values table.</p>")
+    elif result.analyses:
         examples = (f"paired bootstrap over the {result.n_examples} examples every model answered"
                     if result.n_examples else "no per-example records: no CIs")
         order = ("points: " + ", ".join(esc(label) for label in series.labels))
@@ -209,7 +213,10 @@ def _block_section(page: Page, block: Block, cache: ScoreCache) -> str:
     parts.extend(figure_html(f) for f in page.figures if f.block_slug == block.slug)
     parts.append(_values_table(block, page.x_axis))
     parts.append("<h3>Emergence</h3>")
-    parts.extend(_series_section(result) for result in page.results[block.slug])
+    # statistics tables for the size series and each group's largest model over steps (the
+    # smaller models' step series keep their verdict sentence: the page stays readable and light)
+    shown = {id(result) for result in headline_results(block, page.results[block.slug])}
+    parts.extend(_series_section(result, id(result) in shown) for result in page.results[block.slug])
     if is_arithmetic_like(block):
         parts.append(_mirage_table(block, cache, page.x_axis))
     return "\n".join(parts)
@@ -287,12 +294,6 @@ def _method(page: Page) -> str:
 
 def render_page(page: Page, cache: ScoreCache) -> str:
     n_models = len({(r.model, r.revision, r.dtype, r.boundary) for r in page.runs})
-    verdicts = []
-    for block in page.blocks:
-        for result in page.results[block.slug]:
-            verdicts.append(_verdict(result))
-    verdicts_html = "".join(v for v in verdicts if v) or (
-        '<p class="muted">No series of two or more models: nothing to give a verdict on.</p>')
     sections = []
     shown_overviews = set()
     for block in page.blocks:
@@ -316,10 +317,6 @@ Latest run scored {esc(page.latest_scored)}; page by harness {esc(__version__)}
 (<code>harness report</code>).</p>
 {page.nav}
 {page.top}
-<h2 id="verdicts">Verdicts</h2>
-<details><summary>Every series' verdict sentence ({sum(1 for v in verdicts if v)})</summary>
-{verdicts_html}
-</details>
 {"".join(sections)}
 {"".join(section for _, _, section in page.sections)}
 <h2 id="provenance">Provenance</h2>
