@@ -119,17 +119,29 @@ class _Page(HTMLParser):
         self.cells: dict[tuple[str, str], str] = {}
         self._cell: tuple[str, str] | None = None
         self._row_run: str | None = None  # a table row may name the run once for all its cells
+        self._columns: list[str | None] = []  # ... and a header cell the metric of its column
+        self._column = -1
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
         if tag == "img":
             self.images.append(attrs["src"])
+        if tag == "table":
+            self._columns = []
+        if tag == "th":
+            self._columns.append(attrs.get("data-metric"))
         if tag == "tr":
-            self._row_run = attrs.get("data-run")
-        if tag == "td" and "data-metric" in attrs:
-            self._cell = (attrs.get("data-run") or self._row_run, attrs["data-metric"])
-            self.cells[self._cell] = ""
-        elif self._cell is not None:  # the CI span ends the mean's text
+            self._row_run, self._column = attrs.get("data-run"), -1
+        if tag == "td":
+            self._column += 1
+            # a cell names its run and metric, or its row names the run and its column the metric
+            from_column = self._columns[self._column] if self._column < len(self._columns) else None
+            metric, run = attrs.get("data-metric") or from_column, attrs.get("data-run") or self._row_run
+            if metric and run:
+                self._cell = (run, metric)
+                self.cells[self._cell] = ""
+                return
+        if self._cell is not None:  # the CI span ends the mean's text
             self._cell = None
 
     def handle_data(self, data):

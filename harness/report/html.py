@@ -30,7 +30,7 @@ figcaption { color: #555; font-size: 90%; }
 table { border-collapse: collapse; margin: 8px 0 14px; font-size: 13px; }
 th, td { border: 1px solid #d9d9d9; padding: 3px 7px; text-align: right; vertical-align: top; }
 th { background: #f4f6f8; text-align: center; } td.name, th.name { text-align: left; white-space: nowrap; }
-td .ci { display: block; color: #666; font-size: 11px; white-space: nowrap; }
+td .ci, td i { display: block; color: #666; font-size: 11px; white-space: nowrap; font-style: normal; }
 .verdict { background: #f7f9fc; border-left: 4px solid #0072B2; padding: 6px 10px; margin: 6px 0; }
 .tag { display: inline-block; padding: 0 6px; border-radius: 3px; font-size: 12px; color: #fff;
        background: #555; margin-right: 6px; }
@@ -113,8 +113,8 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], name_cols: int 
            row_attrs: Sequence[str] | None = None) -> str:
     """Cells are HTML already; the first `name_cols` columns are left-aligned names; `row_attrs`
     (one attribute string per row) go on the rows' <tr>."""
-    head = "".join(f'<th class="name">{h}</th>' if i < name_cols else f"<th>{h}</th>"
-                   for i, h in enumerate(header))
+    head = "".join(h if h.startswith("<th") else f'<th class="name">{h}</th>' if i < name_cols
+                   else f"<th>{h}</th>" for i, h in enumerate(header))
     attrs = row_attrs if row_attrs is not None else [""] * len(rows)
     body = "".join(f"<tr{' ' + attr if attr else ''}>" + "".join(
         cell if cell.startswith("<td") else
@@ -125,18 +125,20 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], name_cols: int 
 
 def _values_table(block: Block, x_axis: XAxis) -> str:
     metrics = block.metrics()
-    header = ["model", "family", X_AXES[x_axis], "n"] + [_wrap(m) for m in metrics]
+    # the run is named once on its row and the metric once on its column: tables of every run
+    # and metric were most of the page's bytes
+    header = ["model", "family", X_AXES[x_axis], "n"] + [f'<th data-metric="{esc(m)}">{_wrap(m)}</th>'
+                                                         for m in metrics]
     rows = []
-    for run in block.runs:  # the run is named once on its row, each cell names its metric
+    for run in block.runs:
         cells = [esc(run.label), esc(run.group), format_count(run.params(x_axis)), str(run.n)]
         for metric in metrics:
             entry = run.metrics.get(metric)
             if entry is None or entry.get("mean") is None:
-                cells.append(f'<td data-metric="{esc(metric)}">–</td>')
+                cells.append("<td>–</td>")
                 continue
             ci = format_ci(entry.get("ci_low"), entry.get("ci_high"))
-            cells.append(f'<td data-metric="{esc(metric)}">{format_value(entry["mean"])}'
-                         f'<span class="ci">{ci}</span></td>')
+            cells.append(f"<td>{format_value(entry['mean'])}<i>{ci}</i></td>")
         rows.append(cells)
     table = _table(header, rows, name_cols=2, row_attrs=[f'data-run="{esc(r.rel_dir)}"' for r in block.runs])
     summary = f"Metric values, mean [95% CI], {len(block.runs)} model(s)"
