@@ -271,8 +271,9 @@ def cmd_pack(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from harness.report import build_report, figure_files
 
-    index = build_report(args.results, x_axis=args.x)
-    print(f"{index} ({len(figure_files(index.parent))} figures, each as PNG and SVG)")
+    index = build_report(args.results, x_axis=args.x, svg=args.svg, out=args.out)
+    kinds = "PNG and SVG" if args.svg else "PNG"
+    print(f"{index} ({len(figure_files(index.parent))} figures, each as {kinds})")
     return 0
 
 
@@ -416,6 +417,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="results root holding runs/ (default results); writes RESULTS/report/")
     p.add_argument("--x", choices=("non_embedding", "total"), default="non_embedding",
                    help="parameter axis of the figures and size series (default non_embedding)")
+    p.add_argument("--svg", action="store_true", help="an SVG beside every PNG figure (for print)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="report folder (default RESULTS/report); unchanged figures there are kept")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("reproduce", help="re-run a seeded sample of the committed evidence here "

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -303,17 +303,57 @@ class _Calibration:
         return np.minimum(np.searchsorted(edges, self.confidence, side="right"), n_bins - 1)
 
 
-def _brier_weighted(records: Records) -> Callable[[np.ndarray], np.ndarray]:
-    parts = _Calibration.of(records)
+    @classmethod
+    def of_pieces(cls, pieces: Mapping[str, np.ndarray]) -> _Calibration:
+        """From stored per-example pieces (`score_table`), keeping the examples that have them."""
+        arrays = [np.asarray(pieces[name], dtype=np.float64) for name in _CALIBRATION_PIECES]
+        usable = ~np.isnan(arrays[0])
+        return cls(*(values[usable] for values in arrays))
+
+
+_CALIBRATION_PIECES = ("squared_error", "n_choices", "confidence", "correct")
+
+
+def _brier_counts(parts: _Calibration) -> Callable[[np.ndarray], np.ndarray]:
     return lambda counts: (counts @ parts.squared_error) / (counts @ parts.n_choices)
 
 
-def _ece_weighted(records: Records, n_bins: int = ECE_BINS) -> Callable[[np.ndarray], np.ndarray]:
+def _ece_counts(parts: _Calibration, n_bins: int = ECE_BINS) -> Callable[[np.ndarray], np.ndarray]:
     # sum_k (n_k/n)|acc_k - conf_k| = sum_k |sum_{i in k} (correct_i - conf_i)| / n
-    parts = _Calibration.of(records)
     one_hot = np.eye(n_bins)[parts.bins(n_bins)]
     gaps = one_hot * (parts.correct - parts.confidence)[:, None]
     return lambda counts: np.abs(counts @ gaps).sum(axis=1) / counts.sum(axis=1)
+
+
+def _brier_weighted(records: Records) -> Callable[[np.ndarray], np.ndarray]:
+    return _brier_counts(_Calibration.of(records))
+
+
+def _ece_weighted(records: Records, n_bins: int = ECE_BINS) -> Callable[[np.ndarray], np.ndarray]:
+    return _ece_counts(_Calibration.of(records), n_bins)
+
+
+_FROM_PIECES: dict[str, Callable[[_Calibration], Callable[[np.ndarray], np.ndarray]]] = {
+    "brier_score": _brier_counts, "expected_calibration_error": _ece_counts}
+
+
+def aggregate_from_pieces(name: str, pieces: Mapping[str, np.ndarray]
+                          ) -> tuple[int, Callable[[np.ndarray], np.ndarray]] | None:
+    """An aggregate metric from stored pieces: (n usable examples, statistic of resampling counts).
+
+    The statistic takes counts (rows, n usable) like `Metric.weighted`; all ones gives the
+    metric itself. None for a metric that is not an aggregate of pieces, or without usable examples.
+    """
+    if name not in _FROM_PIECES:
+        return None
+    parts = _Calibration.of_pieces(pieces)
+    n = parts.confidence.size
+    return (n, _FROM_PIECES[name](parts)) if n else None
+
+
+def usable_pieces(pieces: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Which examples (in the pieces' order) have calibration pieces (choice log-probs)."""
+    return ~np.isnan(np.asarray(pieces["squared_error"], dtype=np.float64))
 
 
 @aggregate_metric(family="multiple choice", higher_is_better=False, value_range=(0, 1),
@@ -371,7 +411,16 @@ def reliability_bins(records: Records, n_bins: int = ECE_BINS) -> list[dict[str,
     One dict per bin: lo, hi (confidence range), count, mean_confidence and accuracy (NaN
     for an empty bin).
     """
-    parts = _Calibration.of(records)
+    return _bins_table(_Calibration.of(records), n_bins)
+
+
+def reliability_bins_from_pieces(pieces: Mapping[str, np.ndarray], n_bins: int = ECE_BINS
+                                 ) -> list[dict[str, float]]:
+    """`reliability_bins` from stored per-example pieces (`score_table`)."""
+    return _bins_table(_Calibration.of_pieces(pieces), n_bins)
+
+
+def _bins_table(parts: _Calibration, n_bins: int) -> list[dict[str, float]]:
     bins = parts.bins(n_bins)
     table = []
     for j in range(n_bins):
@@ -549,6 +598,32 @@ def score_examples(records: Records) -> list[dict[str, float]]:
     """Every per-example metric for every record: one dict per record, NaN where unscorable."""
     example_metrics = [m for m in METRICS.values() if m.kind == "example"]
     return [{m.name: float(m.fn(record)) for m in example_metrics} for record in records]
+
+
+# Stored beside each example's metric values (`score_table`): what the aggregate metrics,
+# reliability diagrams and the mirage check are computed from, per example.
+PIECES = (*_CALIBRATION_PIECES, "target_n_tokens")
+
+
+def score_pieces(record: ExampleRecord) -> dict[str, float]:
+    """One record's pieces: its calibration terms (NaN without choice log-probs) and the number
+    of tokens of its best target (NaN without target log-probs)."""
+    parts = _Calibration.of([record])
+    values = {name: float(getattr(parts, name)[0]) if parts.confidence.size else NAN
+              for name in _CALIBRATION_PIECES}
+    best = _best_target(record) if record.target_logprobs else None
+    values["target_n_tokens"] = NAN if best is None else float(len(record.target_logprobs[best]))
+    return values
+
+
+def score_table(records: Records) -> dict[str, list[float]]:
+    """Per-example scores as columns: "idx", every example metric and every piece (NaN where
+    unscorable), in the records' order. Written at scoring time (scores.json.gz), read by the report."""
+    rows = [{**scores, **score_pieces(record)} for record, scores in zip(records, score_examples(records))]
+    names = [m.name for m in METRICS.values() if m.kind == "example"] + list(PIECES)
+    table: dict[str, list[float]] = {"idx": [float(record.idx) for record in records]}
+    table.update({name: [row[name] for row in rows] for name in names})
+    return table
 
 
 def _select(names: Sequence[str] | None) -> list[Metric]:

@@ -17,6 +17,7 @@ identity is never reused or overwritten without --overwrite.
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import re
@@ -26,8 +27,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from harness.errors import HarnessError
-from harness.io import atomic_write_json, make_dirs
+from harness.io import atomic_write_bytes, atomic_write_json, make_dirs
 from harness.records import ExampleRecord, packed_path, read_records
 from harness.repo import REPO as REPO  # re-exported: the report reads it from here
 
@@ -179,3 +182,39 @@ def pack(folder: Path) -> tuple[int, int]:
     os.replace(tmp, packed)
     plain.unlink()
     return before, len(data)
+
+
+SCORES_FILE = "scores.json.gz"  # per-example scores, written when a run is scored (`summarize_run`)
+
+
+def write_scores(folder: Path, table: dict[str, list[float]]) -> None:
+    """Per-example scores as gzip'd JSON columns (NaN as null, floats exactly as computed)."""
+    import gzip
+
+    columns = {name: [None if math.isnan(v) else v for v in values] for name, values in table.items()}
+    columns["idx"] = [int(v) for v in table["idx"]]
+    text = json.dumps({"format": 1, "columns": columns}, separators=(",", ":"))
+    data = gzip.compress(text.encode("utf-8"), compresslevel=9, mtime=0)
+    atomic_write_bytes(Path(folder) / SCORES_FILE, data)
+
+
+def read_scores(folder: Path) -> dict[str, np.ndarray]:
+    """The columns `write_scores` wrote: "idx" (int) and one float array per score (NaN for null)."""
+    import gzip
+
+    path = Path(folder) / SCORES_FILE
+    try:
+        data = json.loads(gzip.decompress(path.read_bytes()))
+        columns = data["columns"]
+        table = {name: np.array([math.nan if v is None else v for v in values], dtype=np.float64)
+                 for name, values in columns.items() if name != "idx"}
+        table["idx"] = np.array(columns["idx"], dtype=np.int64)
+    except FileNotFoundError:
+        raise HarnessError(f"{path} is missing: per-example scores are stored when a run is scored; "
+                           f"run `harness rescore {folder}` to write them") from None
+    except (OSError, EOFError, ValueError, KeyError, TypeError) as exc:
+        raise HarnessError(f"{path} is damaged ({exc}); run `harness rescore {folder}` to rewrite "
+                           "it") from None
+    if any(values.shape != table["idx"].shape for values in table.values()):
+        raise HarnessError(f"{path}: columns of different lengths; run `harness rescore {folder}`")
+    return table

@@ -236,7 +236,7 @@ def summarize_run(folder: Path, wanted: set[tuple[int, str]] | None = None, n_bo
     `wanted` restricts scoring to the examples of the current request (a --limit run scores
     its subset even when the folder holds more).
     """
-    from harness.metrics import summarize
+    from harness.metrics import score_table, summarize
 
     manifest_path = folder / "manifest.json"
     try:
@@ -273,6 +273,8 @@ def summarize_run(folder: Path, wanted: set[tuple[int, str]] | None = None, n_bo
     }
     no_match = summary["metrics"].get("answer_no_match")
     summary["regex_no_match_rate"] = no_match["mean"] if no_match else None
+    # the scores themselves, next to their means: the report reads these and never re-scores
+    results.write_scores(folder, score_table(records))
     atomic_write_json(folder / "summary.json", summary)
     return summary
 

@@ -19,6 +19,7 @@ from harness.emergence import (
     classify,
     compare_series,
     interval,
+    jump_share,
     linearity,
     mirage_check,
     mirage_prediction,
@@ -344,3 +345,38 @@ def test_jump_share_calls_a_few_point_jump_that_b_alone_misses():
     # the same numbers as a zigzag are no jump: the curve does not stay up
     zig = analyze_series(sizes, em[[3, 0, 4, 1, 2]], n_boot=300)
     assert classify(zig).shape != "jump"
+
+
+def _awkward_rows(n_points: int) -> np.ndarray:
+    """Random rows plus the cases the rules hinge on: flat, flat-then-jump, ties, NaN, decline."""
+    rng = np.random.default_rng(3)
+    rows = [rng.random(n_points), rng.integers(0, 3, n_points) / 2, np.zeros(n_points),
+            np.r_[np.zeros(n_points - 1), 1.0], np.r_[np.zeros(n_points - 2), 0.5, 1.0],
+            -np.arange(n_points, dtype=float), np.r_[np.nan, rng.random(n_points - 1)]]
+    rows += list(rng.random((40, n_points)).round(1))
+    return np.array(rows)
+
+
+@pytest.mark.parametrize("n_points", [2, 3, 6, 9])
+def test_row_forms_equal_the_one_series_statistics(n_points):
+    from harness.emergence import b_rows, linearity_rows, share_rows, tau_rows
+
+    x = np.geomspace(1e4, 1e7, n_points)
+    y = _awkward_rows(n_points)
+    np.testing.assert_array_equal(b_rows(x, y), [breakthroughness(row).value for row in y])
+    np.testing.assert_array_equal(tau_rows(x, y), [monotonicity(row) for row in y])
+    np.testing.assert_array_equal(share_rows(x, y), [jump_share(row) for row in y])
+    np.testing.assert_allclose(linearity_rows(x, y), [linearity(x, row) for row in y], rtol=1e-12, atol=1e-12)
+
+
+def test_bootstrap_uses_the_row_form_with_the_same_interval():
+    from harness.emergence import ROW_FORMS
+
+    scores = np.random.default_rng(5).random((6, 80)).round()
+    for statistic in ROW_FORMS:
+        fast = bootstrap_series(SIZES, scores, statistic, n_boot=300, seed=2)
+        slow = bootstrap_series(SIZES, scores, lambda x, y, s=statistic: s(x, y), n_boot=300, seed=2)
+        assert fast.estimate == slow.estimate
+        np.testing.assert_allclose([fast.ci_low, fast.ci_high], [slow.ci_low, slow.ci_high], rtol=1e-12)
+        assert (fast.degenerate_fraction, fast.undefined_fraction) == (
+            slow.degenerate_fraction, slow.undefined_fraction)

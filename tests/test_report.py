@@ -9,6 +9,7 @@ a family ("other"). Summaries are written by the real `runner.summarize_run`.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -117,15 +118,30 @@ class _Page(HTMLParser):
         self.images: list[str] = []
         self.cells: dict[tuple[str, str], str] = {}
         self._cell: tuple[str, str] | None = None
+        self._row_run: str | None = None  # a table row may name the run once for all its cells
+        self._columns: list[str | None] = []  # ... and a header cell the metric of its column
+        self._column = -1
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
         if tag == "img":
             self.images.append(attrs["src"])
-        if tag == "td" and "data-metric" in attrs:
-            self._cell = (attrs["data-run"], attrs["data-metric"])
-            self.cells[self._cell] = ""
-        elif self._cell is not None:  # the CI span ends the mean's text
+        if tag == "table":
+            self._columns = []
+        if tag == "th":
+            self._columns.append(attrs.get("data-metric"))
+        if tag == "tr":
+            self._row_run, self._column = attrs.get("data-run"), -1
+        if tag == "td":
+            self._column += 1
+            # a cell names its run and metric, or its row names the run and its column the metric
+            from_column = self._columns[self._column] if self._column < len(self._columns) else None
+            metric, run = attrs.get("data-metric") or from_column, attrs.get("data-run") or self._row_run
+            if metric and run:
+                self._cell = (run, metric)
+                self.cells[self._cell] = ""
+                return
+        if self._cell is not None:  # the CI span ends the mean's text
             self._cell = None
 
     def handle_data(self, data):
@@ -155,7 +171,7 @@ def test_files_exist(report: Path):
     assert "fig-overview-arithmetic-shots0-params.png" in names
     for png in pngs:
         assert png.stat().st_size > 10_000
-        assert png.with_suffix(".svg").is_file()
+        assert not png.with_suffix(".svg").exists()  # SVG on demand (--svg)
     assert (folder.parent / "index.json").is_file()
 
 
@@ -165,7 +181,11 @@ def test_html_links_every_figure_and_nothing_else(report: Path):
     assert set(page.images) == written
     for src in page.images:
         assert (report.parent / src).is_file()  # relative paths that resolve
-    assert "<script" not in report.read_text(encoding="utf-8")
+    text = report.read_text(encoding="utf-8")
+    # the only scripts are the explorer's, inline: the page works offline from a file
+    scripts = re.findall(r"<script[^>]*>", text)
+    assert scripts and all("src=" not in tag for tag in scripts)
+    assert text.index("<script") > text.index('id="explorer"')
 
 
 def test_table_values_equal_summary_means(report: Path):
@@ -220,10 +240,14 @@ def test_cli_lone_model_and_errors(tmp_path, capsys):
     out = build_sweep(tmp_path / "lone", lone_only=True)
     assert main(["report", str(out)]) == 0
     printed = capsys.readouterr().out
-    # one model: no curve, only its reliability diagram (its records have choice log-probs)
-    assert printed.strip() == f"{out / 'report' / 'index.html'} (1 figures, each as PNG and SVG)"
+    # one model: no curve; its headline (its values per metric family) and its reliability
+    # diagram (its records have choice log-probs)
+    assert printed.strip() == f"{out / 'report' / 'index.html'} (2 figures, each as PNG)"
     assert [p.name for p in figure_files(out / "report")] == [
+        "fig-headline-arithmetic-2_digit_addition-shots0.png",
         "fig-reliability-arithmetic-2_digit_addition-shots0-other.png"]
+    page = (out / "report" / "index.html").read_text(encoding="utf-8")
+    assert "One model only (org/lone-model@main)" in page
     assert "No series of two or more models" in (out / "report" / "summary.md").read_text(encoding="utf-8")
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -233,13 +257,57 @@ def test_cli_lone_model_and_errors(tmp_path, capsys):
         build_report(tmp_path / "missing")
 
 
-def test_corrupt_examples_file_is_one_clear_error(tmp_path):
+def test_missing_or_damaged_scores_are_one_clear_error(tmp_path):
     out = build_sweep(tmp_path, lone_only=True)
-    examples = next((out / "runs").rglob("examples.jsonl"))
-    lines = examples.read_text(encoding="utf-8").splitlines(keepends=True)
-    examples.write_text(lines[0] + "{not json\n" + "".join(lines[1:]), encoding="utf-8")
-    with pytest.raises(HarnessError, match=r"examples\.jsonl: line 2 is not a valid example record"):
+    scores = next((out / "runs").rglob("scores.json.gz"))
+    scores.write_bytes(b"not gzip")
+    with pytest.raises(HarnessError, match=r"scores\.json\.gz is damaged .*harness rescore"):
         build_report(out, n_boot=10)
+    scores.unlink()  # examples kept but no stored scores: scored before scores were stored
+    with pytest.raises(HarnessError, match=r"scores\.json\.gz is missing.*run `harness rescore"):
+        build_report(out, n_boot=10)
+    assert main(["rescore", str(out / "runs")]) == 0  # the one way to (re)write scores
+    assert scores.is_file() and build_report(out, n_boot=10).is_file()
+
+
+def test_report_never_scores(tmp_path, monkeypatch):
+    """Every number comes from the stored scores: with every metric function broken, same page."""
+    from dataclasses import replace
+
+    from harness import metrics
+
+    out = build_sweep(tmp_path)
+    page = build_report(out, n_boot=20).read_text(encoding="utf-8")
+
+    def broken(*args, **kwargs):
+        raise AssertionError("the report scored a record")
+
+    for name, metric in list(metrics.METRICS.items()):
+        monkeypatch.setitem(metrics.METRICS, name, replace(metric, fn=broken, weighted=broken, uses=broken,
+                                                           chance=broken))
+    monkeypatch.setattr(metrics, "score_examples", broken)
+    monkeypatch.setattr(metrics, "summarize", broken)
+    assert build_report(out, n_boot=20).read_text(encoding="utf-8") == page
+
+
+def test_summary_means_and_report_numbers_agree(report: Path):
+    """The analysis' point values (from stored scores) print as the summaries' means, every digit."""
+    from harness.report.analysis import analyze
+    from harness.report.data import ScoreCache, build_blocks, load_runs
+
+    runs = load_runs(report.parent.parent)
+    cache = ScoreCache()
+    checked = 0
+    for block in build_blocks(runs):
+        for series in (*block.size_series, *block.step_series):
+            result = analyze(block, series, cache, n_boot=10)
+            for name, analysis in result.analyses.items():
+                by_label = dict(zip(analysis.labels, analysis.point_values))
+                for run in result.series.runs:
+                    assert format_value(by_label[run.label]) == format_value(run.mean(name))
+                    assert by_label[run.label] == pytest.approx(run.mean(name), rel=1e-12, abs=1e-12)
+                    checked += 1
+    assert checked > 100
 
 
 def test_link_prefix_inside_the_repository():
@@ -252,3 +320,83 @@ def test_link_prefix_inside_the_repository():
 def test_import_does_not_load_matplotlib():
     code = "import sys, harness.report, harness.cli; assert 'matplotlib' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+class _Links(HTMLParser):
+    """Every local href/src of a page and every id it defines."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.targets: list[str] = []
+        self.ids: set[str] = set()
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if "id" in attrs:
+            self.ids.add(attrs["id"])
+        for name in ("href", "src"):
+            value = attrs.get(name)
+            if value and not value.startswith(("http://", "https://", "mailto:", "data:")):
+                self.targets.append(value)
+
+
+def broken_links(index: Path) -> list[str]:
+    """Links of index.html to a missing file or a missing #anchor."""
+    links = _Links()
+    links.feed(index.read_text(encoding="utf-8"))
+    broken = []
+    for target in links.targets:
+        path, _, fragment = target.partition("#")
+        if path and not (index.parent / path).is_file():
+            broken.append(target)
+        elif not path and fragment not in links.ids:
+            broken.append(target)
+    return broken
+
+
+def test_no_broken_links(report: Path):
+    assert broken_links(report) == []
+
+
+def test_unchanged_figures_are_kept_and_svg_is_on_demand(tmp_path):
+    out = build_sweep(tmp_path)
+    first = build_report(out, n_boot=20)
+    stamps = {p.name: p.stat().st_mtime_ns for p in figure_files(first.parent)}
+    cache = json.loads((first.parent / "figures.json").read_text(encoding="utf-8"))["figures"]
+    assert set(cache) == {Path(name).stem for name in stamps}
+    again = build_report(out, n_boot=20)
+    assert {p.name: p.stat().st_mtime_ns for p in figure_files(again.parent)} == stamps  # none redrawn
+    with_svg = build_report(out, n_boot=20, svg=True)
+    assert all(png.with_suffix(".svg").is_file() for png in figure_files(with_svg.parent))
+    assert broken_links(with_svg) == [] and ".svg" in with_svg.read_text(encoding="utf-8")
+    elsewhere = build_report(out, n_boot=20, out=tmp_path / "scratch")  # --out: another folder
+    assert elsewhere == tmp_path / "scratch" / "index.html" and broken_links(elsewhere) == []
+    build_report(out, n_boot=20)  # SVGs no longer wanted: removed, not left behind
+    assert not list(first.parent.glob("fig-*.svg"))
+
+
+def test_answer_first_headline_and_matrix(report: Path):
+    """The page opens with one headline per task (figure + sentence with numbers), then the matrix."""
+    text = report.read_text(encoding="utf-8")
+    answer, matrix, verdicts = (text.index(f'id="{key}"') for key in ("answer", "matrix", "explorer"))
+    assert answer < matrix < verdicts
+    top = text[answer:verdicts]
+    assert top.count('class="headline"') == 1  # one task: arithmetic
+    assert 'src="fig-headline-arithmetic-' in top
+    assert "exact_str_match jumps from 0.00 to 1.00 between 16k and 64k parameters" in top
+    assert "target_logprob rises smoothly" in top and "metric artefact" in top
+    # matrix: one row per subtask's size series, cells coloured by shape, numbers in the tooltip
+    assert top.count('class="shape-jump"') >= 2 and top.count('class="shape-smooth"') >= 2
+    assert 'title="exact_str_match: jump; B = ' in top
+    assert "<nav><details><summary>Contents</summary>" in text  # collapsed contents, not a long list
+
+
+def test_method_section_is_the_classifiers_rule_table(report: Path):
+    import html as html_lib
+
+    from harness.emergence import SHAPE_RULES
+
+    text = report.read_text(encoding="utf-8")
+    method = text[text.index('id="method"'):]
+    for rule in SHAPE_RULES:
+        assert f"<li><i>{rule.shape}</i>: {html_lib.escape(rule.text)}</li>" in method

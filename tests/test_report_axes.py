@@ -27,7 +27,7 @@ from harness.records import ExampleRecord, read_records
 from harness.report import build_report, figure_files
 from harness.report.analysis import analyze
 from harness.report.axes import calibration_blocks
-from harness.report.data import ExampleCache, build_blocks, load_runs
+from harness.report.data import ScoreCache, build_blocks, load_runs
 from harness.report.html import format_value
 from harness.sweep import build_index
 from tests.test_report import _model, _Page, write_run
@@ -170,7 +170,7 @@ def test_every_axis_figure_exists_and_is_linked(full: Path):
     assert not any("shots1" in name or "shots3" in name for name in names
                    if name.startswith(("fig-reliability-", "fig-arithmetic-")))
     for name in names:
-        assert (full.parent / name).with_suffix(".svg").is_file()
+        assert not (full.parent / name).with_suffix(".svg").exists()  # SVG on demand (--svg)
     page = _cells(full)
     assert set(page.images) == names  # every figure on the page, nothing else
     text = full.read_text(encoding="utf-8")
@@ -244,7 +244,7 @@ def test_shots_sentence_says_sudden_or_gradual_with_numbers(full: Path):
 def _calibration(out: Path):
     runs = load_runs(out)
     blocks = build_blocks(runs)
-    cache = ExampleCache()
+    cache = ScoreCache()
     results = {b.slug: tuple(analyze(b, s, cache, N_BOOT, 0) for s in b.size_series) for b in blocks}
     return calibration_blocks(blocks, results, cache), cache
 
@@ -255,7 +255,7 @@ def test_reliability_bins_add_up_to_n_and_the_trend_is_eces(full: Path):
     for calibration in found:
         assert len(calibration.panels) == len(calibration.series.runs) == len(SIZES)
         for panel in calibration.panels:
-            records = list(cache.records(panel.run).values())
+            records = read_records(panel.run.folder / "examples.jsonl")
             assert len(panel.bins) == 15
             assert panel.n == sum(has_choice_scores(r) for r in records) == N
             assert panel.n == panel.run.metrics["expected_calibration_error"]["n"]
@@ -285,6 +285,7 @@ def test_results_without_shots_scratchpad_or_relabelling_render_no_such_section(
     assert "## Shots" not in summary and "## Scratchpad" not in summary and "## Relabelled" not in summary
     names = {p.name for p in figure_files(plain.parent)}
     assert names == {"fig-arithmetic-2_digit_addition-shots0-params.png",
+                     "fig-headline-arithmetic-2_digit_addition-shots0.png",
                      "fig-calibration-arithmetic-tiny.png",
                      "fig-reliability-arithmetic-2_digit_addition-shots0-tiny.png"}
 
@@ -302,10 +303,11 @@ def test_one_model_at_several_shot_counts_gets_gains_without_a_trend(tmp_path):
 
 def test_runs_without_examples_say_no_ci(tmp_path):
     out = build_results(tmp_path, shots=(0, 1))
-    for path in (out / "runs").rglob("examples.jsonl"):
-        path.unlink()  # summaries only: gains are differences of means, without intervals
+    for pattern in ("examples.jsonl", "scores.json.gz"):
+        for path in (out / "runs").rglob(pattern):
+            path.unlink()  # summaries only: gains are differences of means, without intervals
     text = build_report(out, n_boot=N_BOOT).read_text(encoding="utf-8")
-    assert ("the 1-shot gain in exact_str_match over 0 shots (no CI: examples.jsonl not kept) goes from "
+    assert ("the 1-shot gain in exact_str_match over 0 shots (no CI: per-example scores not kept) goes from "
             "+0.000 [no CI] at tiny-1k@step100 to +0.400 [no CI] at tiny-16k@step100") in text
     assert "summaries, no CI" in text
     assert 'id="axis-calibration"' in text and "fig-reliability" not in text  # no records, no bins

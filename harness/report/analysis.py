@@ -4,8 +4,9 @@ Every per-example metric is analysed from the (n_models, n_examples) matrix of i
 per-example values, examples aligned by idx and restricted to those every model of the series
 answered, so the bootstrap is paired over examples (one resample for every model and every
 metric). Aggregate metrics (Brier, ECE) are resampled the same way through
-`Metric.weighted`. A series whose runs kept no examples.jsonl falls back to the summaries'
-point values, and its statistics say "no CI".
+the stored pieces (`harness.metrics.aggregate_from_pieces`). Everything comes from the
+per-example scores stored at scoring time (`ScoreCache`); nothing is re-scored here. A series
+whose runs kept no scores falls back to the summaries' point values, and its statistics say "no CI".
 
 Step series are analysed against step + 1 (linearity on log10(step + 1)); step 0, the random
 initialisation, is drawn but left out of the statistics. B and Kendall tau depend only on the
@@ -33,9 +34,8 @@ from harness.emergence import (
     verdict,
 )
 from harness.errors import HarnessError
-from harness.metrics import METRICS, p_tok
-from harness.records import ExampleRecord
-from harness.report.data import Block, ExampleCache, Run, Series, common_examples, score_matrix
+from harness.metrics import METRICS, PIECES, aggregate_from_pieces, usable_pieces
+from harness.report.data import Block, Run, ScoreCache, Series, common_examples, score_matrix
 
 
 @dataclass(frozen=True)
@@ -74,24 +74,15 @@ def is_arithmetic_like(block: Block) -> bool:
     return {"exact_str_match", "p_tok", "digit_accuracy"} <= metrics
 
 
-def _best_target_tokens(record: ExampleRecord) -> float:
-    if not record.target_logprobs:
-        return math.nan
-    sums = [math.fsum(lp) for lp in record.target_logprobs]
-    return float(len(record.target_logprobs[int(np.argmax(sums))]))
-
-
-def mirage_row(cache: ExampleCache, run: Run) -> MirageRow:
-    """Observed vs predicted exact match of one run, over all its examples."""
-    records = list(cache.records(run).values())
-    if not records:  # examples.jsonl not kept: the summary's means, no token counts
+def mirage_row(cache: ScoreCache, run: Run) -> MirageRow:
+    """Observed vs predicted exact match of one run, over all its examples (stored scores)."""
+    if not cache.idxs(run):  # summaries only: the summary's means, no token counts
         return MirageRow(run, run.mean("exact_str_match"), run.mean("p_tok"), math.nan, math.nan,
                          run.mean("predicted_exact_match"))
-    scores = cache.scores(run)
-    observed = np.array([scores[r.idx]["exact_str_match"] for r in records])
-    p_values = np.array([p_tok(r) if r.target_logprobs else math.nan for r in records])
-    lengths = np.array([_best_target_tokens(r) for r in records])
-    per_example = np.array([scores[r.idx]["predicted_exact_match"] for r in records])
+    observed = cache.all_rows(run, "exact_str_match")
+    p_values = cache.all_rows(run, "p_tok")
+    lengths = cache.all_rows(run, "target_n_tokens")
+    per_example = cache.all_rows(run, "predicted_exact_match")
     usable = ~np.isnan(p_values) & ~np.isnan(lengths)
 
     def mean(values: np.ndarray) -> float:
@@ -105,17 +96,18 @@ def mirage_row(cache: ExampleCache, run: Run) -> MirageRow:
                      mean(per_example[~np.isnan(per_example)]))
 
 
-def _aggregate_replicates(runs: Sequence[Run], cache: ExampleCache, idxs: Sequence[int], name: str,
+def _aggregate_replicates(runs: Sequence[Run], cache: ScoreCache, idxs: Sequence[int], name: str,
                           n_boot: int, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
-    """Point values of an aggregate metric, and paired resamples when every record is usable."""
-    metric = METRICS[name]
-    aligned = [[cache.records(run)[i] for i in idxs] for run in runs]
-    points = np.array([metric.fn(records) for records in aligned], dtype=np.float64)
-    usable = all(metric.uses is None or metric.uses(r) for records in aligned for r in records)
-    if not usable or metric.weighted is None or not idxs:
+    """Point values of an aggregate metric from stored pieces, and paired resamples when every
+    example has its pieces (Brier and ECE need choice log-probs)."""
+    pieces = [{piece: cache.column(run, piece, idxs) for piece in PIECES} for run in runs]
+    aggregates = [aggregate_from_pieces(name, run_pieces) for run_pieces in pieces]
+    points = np.array([math.nan if a is None else a[1](np.ones((1, a[0])))[0] for a in aggregates],
+                      dtype=np.float64)
+    if any(a is None for a in aggregates) or not all(usable_pieces(p).all() for p in pieces) or not idxs:
         return points, None
-    weighted = [metric.weighted(records) for records in aligned]
-    replicates = resampled_points(len(idxs), lambda counts: np.column_stack([w(counts) for w in weighted]),
+    statistics = [a[1] for a in aggregates if a is not None]
+    replicates = resampled_points(len(idxs), lambda counts: np.column_stack([s(counts) for s in statistics]),
                                   n_boot, seed)
     return points, replicates
 
@@ -133,7 +125,7 @@ def _headline(analyses: dict[str, SeriesAnalysis]) -> dict[str, SeriesAnalysis]:
     return {name: analyses[name] for name in chosen}
 
 
-def analyze(block: Block, series: Series, cache: ExampleCache, n_boot: int = 1000,
+def analyze(block: Block, series: Series, cache: ScoreCache, n_boot: int = 1000,
             seed: int = 0) -> SeriesResult:
     """B, linearity and tau (with paired bootstrap CIs) of every metric, shapes and the verdict.
 
@@ -156,7 +148,7 @@ def analyze(block: Block, series: Series, cache: ExampleCache, n_boot: int = 100
         return SeriesResult(series, {}, {}, None, None, 0, (*notes, note))
     idxs = common_examples(cache, runs)
     if not idxs:
-        notes.append(f"{series.title}: no example answered by every model (examples.jsonl missing?); "
+        notes.append(f"{series.title}: no example scored for every model (scores not kept?); "
                      "statistics from summary means, without CIs")
     x = [value + 1 for value in series.x] if series.kind == "step" else list(series.x)
     analyses: dict[str, SeriesAnalysis] = {}
@@ -194,3 +186,13 @@ def analyze(block: Block, series: Series, cache: ExampleCache, n_boot: int = 100
         except HarnessError as exc:
             notes.append(f"{series.title}, mirage check: {exc}")
     return SeriesResult(series, analyses, shapes, task_verdict, mirage, len(idxs), tuple(notes))
+
+
+def headline_results(block: Block, results: Sequence[SeriesResult]) -> list[SeriesResult]:
+    """The size series, and each group's largest model over steps: what a README has room for."""
+    largest = {}
+    for series in block.step_series:  # ordered by size within a group
+        largest[series.group] = series.name
+    # the analysed series may be a copy (step0 left out), so match by group and name
+    return [r for r in results if r.series.kind == "size"
+            or largest.get(r.series.group) == r.series.name]

@@ -14,7 +14,8 @@ demonstrations are in `harness.report.compare`):
   against size; the trend is the block's own size-series analysis (Kendall tau with its paired
   bootstrap CI), read in ECE's own orientation (negative tau: ECE falls with size).
 
-Runs without examples.jsonl fall back to their summaries' means, and the sentences say "no CI".
+Runs without stored per-example scores fall back to their summaries' means, and the sentences
+say "no CI".
 """
 
 from __future__ import annotations
@@ -35,9 +36,9 @@ from harness.emergence import (
     verdict,
 )
 from harness.errors import HarnessError
-from harness.metrics import ECE_BINS, METRICS, reliability_bins
+from harness.metrics import ECE_BINS, METRICS, PIECES, reliability_bins_from_pieces
 from harness.report.analysis import SeriesResult
-from harness.report.data import Block, ExampleCache, Run, Series, common_examples, score_matrix, slugify
+from harness.report.data import Block, Run, ScoreCache, Series, common_examples, score_matrix, slugify
 from harness.report.html import format_value
 from harness.stats import bootstrap_mean_ci
 
@@ -147,14 +148,13 @@ class ShotsComparison:
         return tuple(m for m in SHOT_METRICS if has_values(runs, m))
 
 
-def paired_gain(cache: ExampleCache, base: Run, shot: Run, metric: str, n_boot: int, seed: int) -> PairedGain:
+def paired_gain(cache: ScoreCache, base: Run, shot: Run, metric: str, n_boot: int, seed: int) -> PairedGain:
     """Mean over common examples of score(shot) - score(base), bootstrap CI; summaries without records."""
-    idxs = sorted(set(cache.records(base)) & set(cache.records(shot)))
+    idxs = sorted(cache.idxs(base) & cache.idxs(shot))
     if not idxs or METRICS[metric].kind != "example":
         difference = shot.mean(metric) - base.mean(metric)
         return PairedGain(base, shot, metric, Estimate(difference, math.nan, math.nan), 0)
-    base_scores, shot_scores = cache.scores(base), cache.scores(shot)
-    diff = np.array([shot_scores[i][metric] - base_scores[i][metric] for i in idxs], dtype=np.float64)
+    diff = cache.column(shot, metric, idxs) - cache.column(base, metric, idxs)
     mean, low, high = bootstrap_mean_ci(diff, n_boot, seed)
     return PairedGain(base, shot, metric, Estimate(mean, low, high), int(np.sum(~np.isnan(diff))))
 
@@ -170,7 +170,7 @@ _GAIN_WORDS = {
 def _gain_sentence(task: str, group: str, series: GainSeries) -> str:
     first, last = series.gains[0], series.gains[-1]
     where = (f"paired over {series.n_examples} examples" if series.n_examples else
-             "no CI: examples.jsonl not kept")
+             "no CI: per-example scores not kept")
     head = (f"{task}, {group}: the {series.shots}-shot gain in {series.metric} over "
             f"{series.base_shots} shots ({where})")
     if series.shape is None:
@@ -181,7 +181,7 @@ def _gain_sentence(task: str, group: str, series: GainSeries) -> str:
 
 
 def gain_series(task: str, group: str, base_runs: Sequence[Run], shot: Series, metric: str,
-                cache: ExampleCache, n_boot: int, seed: int) -> GainSeries | None:
+                cache: ScoreCache, n_boot: int, seed: int) -> GainSeries | None:
     """The gain of each model of `shot` over its own checkpoint (same model and revision) in
     `base_runs` (the fewest-shot runs of the group); None when no checkpoint is in both."""
     by_checkpoint = {(run.model, run.revision): run for run in base_runs}
@@ -217,7 +217,7 @@ def gain_series(task: str, group: str, base_runs: Sequence[Run], shot: Series, m
     return replace(result, sentence=_gain_sentence(task, group, result))
 
 
-def shots_comparisons(blocks: Sequence[Block], cache: ExampleCache, n_boot: int = 1000,
+def shots_comparisons(blocks: Sequence[Block], cache: ScoreCache, n_boot: int = 1000,
                       seed: int = 0) -> list[ShotsComparison]:
     """Every (task, group) with true-label size series at two or more shot counts."""
     by_task: dict[str, list[Block]] = {}
@@ -299,10 +299,11 @@ class CalibrationBlock:
 
 
 
-def reliability_panel(cache: ExampleCache, run: Run, n_bins: int = ECE_BINS) -> ReliabilityPanel | None:
-    records = list(cache.records(run).values())
+def reliability_panel(cache: ScoreCache, run: Run, n_bins: int = ECE_BINS) -> ReliabilityPanel | None:
+    idxs = sorted(cache.idxs(run))
+    pieces = {piece: cache.column(run, piece, idxs) for piece in PIECES}
     bins = tuple(ReliabilityBin(b["lo"], b["hi"], int(b["count"]), b["mean_confidence"], b["accuracy"])
-                 for b in reliability_bins(records, n_bins)) if records else ()
+                 for b in reliability_bins_from_pieces(pieces, n_bins)) if idxs else ()
     return ReliabilityPanel(run, bins) if sum(b.count for b in bins) else None
 
 
@@ -364,7 +365,7 @@ def _trend_keys(found: Sequence[CalibrationBlock]) -> list[str]:
 
 
 def calibration_blocks(blocks: Sequence[Block], results: dict[str, tuple[SeriesResult, ...]],
-                       cache: ExampleCache) -> list[CalibrationBlock]:
+                       cache: ScoreCache) -> list[CalibrationBlock]:
     """Every size series (of every block) whose runs have an ECE."""
     found = []
     for block in blocks:

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import math
 import textwrap
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 import numpy as np
@@ -48,10 +48,12 @@ from harness.report.figures import (
     _set_y,
     _subtask_title,
     _title,
-    save,
     small_multiples,
 )
 from harness.report.html import format_value
+
+if TYPE_CHECKING:
+    from harness.report.figure_writer import FigureWriter
 
 LINESTYLES = ("-", "--", "-.", ":")
 MODE_COLORS = {"true": OKABE_ITO[0], "flipped": OKABE_ITO[1], "unrelated": OKABE_ITO[2]}
@@ -319,16 +321,15 @@ def relabel_figure(comparison: RelabelComparison, x_axis: XAxis) -> Figure:
 # --------------------------------------------------------------------------------------
 
 
-def _write(fig: Figure | None, report_dir: Path, stem: str, caption: str, section: str, key: str,
-           written: list[FigureFile]) -> None:
-    if fig is not None:
-        save(fig, report_dir, stem)
+def _write(writer: FigureWriter, stem: str, caption: str, section: str, key: str,
+           written: list[FigureFile], draw: Callable[..., Figure | None], *args: Any) -> None:
+    if writer.write(stem, draw, *args):
         written.append(FigureFile(stem, "params", caption, section=section, key=key))
 
 
-def write_axes_figures(axes: AxesReport, report_dir: Path, x_axis: XAxis,
+def write_axes_figures(axes: AxesReport, writer: FigureWriter, x_axis: XAxis,
                        detail: set[str] | None = None) -> list[FigureFile]:
-    """Every axis figure, written into `report_dir`; what was written, in page order.
+    """Every axis figure, written by `writer`; what was written, in page order.
 
     `detail` (block slugs, `data.detail_blocks`): reliability diagrams are drawn for these
     blocks only (None: all); a model alone in its group gets its shot counts in the task's
@@ -341,38 +342,40 @@ def write_axes_figures(axes: AxesReport, report_dir: Path, x_axis: XAxis,
             by_top.setdefault(comparison.overview_key, []).append(comparison)
         for key, members in by_top.items():
             top, group = members[0].task.split("/")[0].split("@")[0], members[0].group
-            _write(shots_overview(members, x_axis), report_dir, f"fig-shots-overview-{key}",
-                   f"{top}, {group}: exact match per subtask, one line per shot count", "shots", key, written)
+            _write(writer, f"fig-shots-overview-{key}",
+                   f"{top}, {group}: exact match per subtask, one line per shot count", "shots", key, written,
+                   shots_overview, members, x_axis)
             for comparison in members:
                 if len(members) > 1 and max(len(series.runs) for series in comparison.series) < 2:
                     continue
-                _write(shots_figure(comparison, x_axis), report_dir, f"fig-shots-{comparison.slug}",
+                _write(writer, f"fig-shots-{comparison.slug}",
                        f"{comparison.task}, {comparison.group}: metrics and paired few-shot gains against "
                        "size",
-                       "shots", comparison.slug, written)
+                       "shots", comparison.slug, written, shots_figure, comparison, x_axis)
         trends: dict[str, list[CalibrationBlock]] = {}
         for calibration in axes.calibration:
             trends.setdefault(calibration.trend_key, []).append(calibration)
         for key, members in trends.items():
             first = members[0]
             what = f"{first.block.top_task}, {first.series.group}"
-            _write(calibration_trend_figure(members, x_axis), report_dir, f"fig-calibration-{key}",
+            _write(writer, f"fig-calibration-{key}",
                    f"{what}: ECE and Brier score against size, per subtask and setting", "calibration", key,
-                   written)
+                   written, calibration_trend_figure, members, x_axis)
             for calibration in members:
                 if detail is not None and calibration.block.slug not in detail:
                     continue
-                _write(reliability_figure(calibration), report_dir, f"fig-reliability-{calibration.slug}",
+                _write(writer, f"fig-reliability-{calibration.slug}",
                        f"{calibration.block.task} ({calibration.block.setting}), {calibration.series.group}: "
-                       "reliability diagram per model", "calibration", calibration.slug, written)
+                       "reliability diagram per model", "calibration", calibration.slug, written,
+                       reliability_figure, calibration)
         for comparison in axes.scratchpad:
-            _write(scratchpad_figure(comparison, x_axis), report_dir, f"fig-scratchpad-{comparison.slug}",
+            _write(writer, f"fig-scratchpad-{comparison.slug}",
                    f"{comparison.task} ({comparison.setting}): direct vs scratchpad", "scratchpad",
-                   comparison.slug, written)
+                   comparison.slug, written, scratchpad_figure, comparison, x_axis)
         for comparison in axes.relabel:
-            _write(relabel_figure(comparison, x_axis), report_dir, f"fig-relabel-{comparison.slug}",
+            _write(writer, f"fig-relabel-{comparison.slug}",
                    f"{comparison.task} ({comparison.shots}-shot), {comparison.group}: relabelled "
                    "demonstrations",
-                   "relabel", comparison.slug, written)
+                   "relabel", comparison.slug, written, relabel_figure, comparison, x_axis)
     return written
 

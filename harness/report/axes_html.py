@@ -13,7 +13,7 @@ from harness.emergence import ALPHA
 from harness.report.axes import TRENDS, CalibrationBlock, ShotsComparison, size_label, value_text
 from harness.report.compare import EM_THRESHOLD, FOLLOW_METRICS, AxesReport, RelabelComparison
 from harness.report.data import X_AXES, FigureFile, Run, Series, XAxis
-from harness.report.html import _TAGS, _figure, _table, _wrap, esc, format_ci, format_count, format_value
+from harness.report.html import _TAGS, _table, _wrap, esc, figure_html, format_ci, format_count, format_value
 
 Section = tuple[str, str, str]  # (anchor, navigation title, HTML)
 
@@ -31,7 +31,7 @@ def _cell(run: Run | None, metric: str) -> str:
 
 
 def _figures(figures: Sequence[FigureFile], section: str, key: str) -> str:
-    return "".join(_figure(f) for f in figures if f.section == section and f.key == key)
+    return "".join(figure_html(f) for f in figures if f.section == section and f.key == key)
 
 
 def _sentences(sentences: Sequence[str]) -> str:

@@ -33,7 +33,7 @@ from harness.report.axes import (
     summary_value,
     value_text,
 )
-from harness.report.data import Block, ExampleCache, Run, Series, slugify
+from harness.report.data import Block, Run, ScoreCache, Series, slugify
 
 SCRATCHPAD = "@scratchpad"
 EM_THRESHOLD = 0.2  # "the jump": the first size or step where exact match exceeds this
@@ -274,7 +274,7 @@ class AxesReport:
     relabel: tuple[RelabelComparison, ...] = ()
 
 
-def gather_axes(blocks: Sequence[Block], results: dict[str, tuple[SeriesResult, ...]], cache: ExampleCache,
+def gather_axes(blocks: Sequence[Block], results: dict[str, tuple[SeriesResult, ...]], cache: ScoreCache,
                 n_boot: int = 1000, seed: int = 0) -> AxesReport:
     """Shots, calibration, scratchpad and relabelled-demonstration sections, where the results have them."""
     return AxesReport(tuple(shots_comparisons(blocks, cache, n_boot, seed)),

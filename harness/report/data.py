@@ -22,8 +22,8 @@ from typing import Any, Literal
 import numpy as np
 
 from harness.errors import HarnessError
-from harness.metrics import METRICS, score_examples
-from harness.records import ExampleRecord, read_records
+from harness.metrics import METRICS
+from harness.results import SCORES_FILE, read_scores
 
 XAxis = Literal["non_embedding", "total"]
 X_AXES: dict[str, str] = {"non_embedding": "non-embedding parameters", "total": "parameters (total)"}
@@ -142,7 +142,7 @@ class Block:
 
 @dataclass(frozen=True)
 class FigureFile:
-    """A figure written as `<stem>.png` and `<stem>.svg` in the report folder."""
+    """A figure written as `<stem>.png` (and `<stem>.svg` when `with_svg`) in the report folder."""
 
     stem: str  # "fig-arithmetic-2_digit_addition-shots0-params"
     axis: Literal["params", "steps"]
@@ -151,6 +151,7 @@ class FigureFile:
     overview_of: str | None = None  # "arithmetic-shots0" for an overview of a task's subtasks
     section: str = ""  # an axis section ("shots", "calibration", ...; harness.report.axes_figures)
     key: str = ""  # within a section: the comparison's slug it belongs to
+    with_svg: bool = False  # an SVG was written beside the PNG (`harness report --svg`)
 
     @property
     def png(self) -> str:
@@ -330,37 +331,65 @@ def _task_order(key: tuple[str, int, str]) -> tuple:
 # Per-example scores, aligned across runs
 
 
-class ExampleCache:
-    """Each run's records and per-example metric values, read once (a run is in several series)."""
+class ScoreCache:
+    """Each run's per-example scores as stored at scoring time (scores.json.gz), read once.
+
+    The report never scores: `harness rescore` is the one way to update these. A run that kept
+    neither examples nor scores (summaries only) has no examples here, and its statistics say
+    "no CI"; a run that kept its examples but has no stored scores was scored before scores were
+    stored, and is an error that names `harness rescore`.
+    """
 
     def __init__(self) -> None:
-        self._records: dict[Path, dict[int, ExampleRecord]] = {}
-        self._scores: dict[Path, dict[int, dict[str, float]]] = {}
+        self._tables: dict[Path, dict[str, np.ndarray]] = {}
+        self._positions: dict[Path, dict[int, int]] = {}
 
-    def records(self, run: Run) -> dict[int, ExampleRecord]:
-        """idx -> record (a repeated idx keeps its last record); {} when the run kept none."""
-        if run.folder not in self._records:
-            records = read_records(run.folder / "examples.jsonl", strict=True, partial_tail_ok=False)
-            self._records[run.folder] = {record.idx: record for record in records}
-        return self._records[run.folder]
+    def table(self, run: Run) -> dict[str, np.ndarray]:
+        """Columns: "idx" and every stored score; empty columns for a summaries-only run."""
+        if run.folder not in self._tables:
+            if (run.folder / SCORES_FILE).exists() or _has_examples(run.folder):
+                table = read_scores(run.folder)
+            else:
+                table = {"idx": np.zeros(0, dtype=np.int64)}
+            self._tables[run.folder] = table
+            # a repeated idx keeps its last row, as the runner's resume does
+            self._positions[run.folder] = {int(i): row for row, i in enumerate(table["idx"])}
+        return self._tables[run.folder]
 
-    def scores(self, run: Run) -> dict[int, dict[str, float]]:
-        if run.folder not in self._scores:
-            records = self.records(run)
-            values = score_examples(list(records.values()))
-            self._scores[run.folder] = dict(zip(records, values))
-        return self._scores[run.folder]
+    def idxs(self, run: Run) -> set[int]:
+        """Example indices the run has scores for."""
+        self.table(run)
+        return set(self._positions[run.folder])
+
+    def column(self, run: Run, name: str, idxs: Sequence[int]) -> np.ndarray:
+        """One score for the examples `idxs` (NaN where the run has no such score)."""
+        table = self.table(run)
+        values = table.get(name)
+        if values is None:
+            return np.full(len(idxs), math.nan)
+        positions = self._positions[run.folder]
+        return values[np.array([positions[i] for i in idxs], dtype=np.int64)]
+
+    def all_rows(self, run: Run, name: str) -> np.ndarray:
+        """One score for every example of the run (each idx once)."""
+        return self.column(run, name, sorted(self.idxs(run)))
 
 
-def common_examples(cache: ExampleCache, runs: Sequence[Run]) -> list[int]:
-    """Example indices that every run has a record for, sorted."""
+def _has_examples(folder: Path) -> bool:
+    return (folder / "examples.jsonl").exists() or (folder / "examples.jsonl.gz").exists()
+
+
+def common_examples(cache: ScoreCache, runs: Sequence[Run]) -> list[int]:
+    """Example indices that every run has scores for, sorted."""
     common: set[int] | None = None
     for run in runs:
-        idxs = set(cache.records(run))
+        idxs = cache.idxs(run)
         common = idxs if common is None else common & idxs
     return sorted(common or ())
 
 
-def score_matrix(cache: ExampleCache, runs: Sequence[Run], metric: str, idxs: Sequence[int]) -> np.ndarray:
+def score_matrix(cache: ScoreCache, runs: Sequence[Run], metric: str, idxs: Sequence[int]) -> np.ndarray:
     """(n_runs, n_examples) per-example values of a per-example metric, examples aligned by idx."""
-    return np.array([[cache.scores(run)[i][metric] for i in idxs] for run in runs], dtype=np.float64)
+    if not runs:
+        return np.zeros((0, len(idxs)))
+    return np.vstack([cache.column(run, metric, idxs) for run in runs]).astype(np.float64)

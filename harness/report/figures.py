@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 import numpy as np
@@ -25,6 +26,10 @@ from matplotlib.ticker import Formatter, FuncFormatter, MaxNLocator
 
 from harness.metrics import METRICS
 from harness.report.data import PANELS, X_AXES, Block, FigureFile, Run, Series, XAxis, detail_blocks
+
+if TYPE_CHECKING:
+    from harness.report.figure_writer import FigureWriter
+    from harness.report.headline import Headline
 
 OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
@@ -160,6 +165,31 @@ def metric_figure(block: Block, series_list: Sequence[Series], axis: str, x_axis
     fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 6), frameon=False)
     against = "training step" if axis == "steps" else X_AXES[x_axis]
     fig.suptitle(f"{block.task} ({block.setting}): every metric against {against}")
+    return fig
+
+
+HEADLINE_WIDTH_IN = 2.4  # per panel: two headlines of three panels fit side by side
+
+
+def headline_figure(block: Block, series: Series, metrics: Sequence[str], x_axis: XAxis) -> Figure | None:
+    """The decisive figure of a task: one panel per metric family, side by side, CIs and chance."""
+    if not metrics:
+        return None
+    axis = "steps" if series.kind == "step" else "params"
+    fig = Figure(figsize=(HEADLINE_WIDTH_IN * len(metrics), 2.3), layout="constrained")
+    grid = fig.subplots(1, len(metrics), squeeze=False)[0]
+    xs = _x_values(series, axis, x_axis)
+    for ax, metric in zip(grid, metrics):
+        _draw_series(ax, series, metric, axis, x_axis, _style(0))
+        chance = _chance(series.runs, metric)
+        if chance is not None:
+            ax.axhline(chance, linestyle="--", color=CHANCE_COLOR, linewidth=1.2, zorder=1)
+        _set_x(ax, axis, xs)
+        _set_y(ax, metric)
+        ax.set_title(_title(metric))
+        ax.set_xlabel("training step" if axis == "steps" else X_AXES[x_axis])
+    fig.suptitle(f"{series.title}" + ("; dashed: chance" if any(
+        _chance(series.runs, m) is not None for m in metrics) else ""), fontsize=9)
     return fig
 
 
@@ -304,16 +334,31 @@ def stagger_x_labels(fig: Figure, gap_px: float = 4.0) -> None:
             ax.xaxis.set_major_formatter(_Staggered(ax.xaxis.get_major_formatter(), rows))
 
 
-def save(fig: Figure, report_dir: Path, stem: str) -> None:
+def save(fig: Figure, report_dir: Path, stem: str, svg: bool = False) -> None:
+    """`<stem>.png` (120 dpi), and `<stem>.svg` for print when `svg`."""
     with matplotlib.rc_context(STYLE):
         stagger_x_labels(fig)
         fig.savefig(report_dir / f"{stem}.png", dpi=DPI, pil_kwargs={"optimize": True})
-        fig.set_layout_engine("none")  # keep the positions just laid out: half the time for the SVG
-        fig.savefig(report_dir / f"{stem}.svg", metadata={"Date": None})
+        if svg:
+            fig.set_layout_engine("none")  # keep the positions just laid out: half the time for the SVG
+            fig.savefig(report_dir / f"{stem}.svg", metadata={"Date": None})
 
 
-def write_figures(blocks: Sequence[Block], report_dir: Path, x_axis: XAxis) -> list[FigureFile]:
-    """Every figure of the report, written into `report_dir`; what was written, in page order."""
+def write_headline_figures(headlines: Sequence[Headline], writer: FigureWriter,
+                           x_axis: XAxis) -> list[FigureFile]:
+    """The decisive figure of every task (`harness.report.headline`), in page order."""
+    written = []
+    for item in headlines:
+        stem = f"fig-headline-{item.block.slug}"
+        if writer.write(stem, headline_figure, item.block, item.series, item.metrics, x_axis):
+            written.append(FigureFile(stem, "steps" if item.series.kind == "step" else "params",
+                                      f"{item.task}: {', '.join(item.metrics)} against scale, 95% CIs",
+                                      section="headline", key=item.task))
+    return written
+
+
+def write_figures(blocks: Sequence[Block], writer: FigureWriter, x_axis: XAxis) -> list[FigureFile]:
+    """Every figure of the report, written by `writer`; what was written, in page order."""
     written: list[FigureFile] = []
     detail = detail_blocks(blocks)
     with matplotlib.rc_context(STYLE):
@@ -323,34 +368,28 @@ def write_figures(blocks: Sequence[Block], report_dir: Path, x_axis: XAxis) -> l
         for (top, shots, labels), members in by_top.items():
             key = f"{top}-shots{shots}" + ("" if labels == "true" else f"-{labels}")
             for axis in ("params", "steps"):
-                fig = overview_figure(members, axis, x_axis)
-                if fig is not None:
-                    stem = f"fig-overview-{key}-{axis}"
-                    save(fig, report_dir, stem)
+                stem = f"fig-overview-{key}-{axis}"
+                if writer.write(stem, overview_figure, members, axis, x_axis):
                     what = "parameters" if axis == "params" else "training step"
                     written.append(FigureFile(stem, axis, f"{top} ({members[0].setting}): exact match and "
                                               f"target log-prob per subtask against {what}",
                                               overview_of=key))
             for block in members:
                 if block.slug in detail:
-                    written.extend(_block_figures(block, report_dir, x_axis))
+                    written.extend(_block_figures(block, writer, x_axis))
     return written
 
 
-def _block_figures(block: Block, report_dir: Path, x_axis: XAxis) -> list[FigureFile]:
+def _block_figures(block: Block, writer: FigureWriter, x_axis: XAxis) -> list[FigureFile]:
     written = []
     if any(len(series.runs) > 1 for series in block.size_series):
-        fig = metric_figure(block, block.size_series, "params", x_axis)
-        if fig is not None:
-            stem = f"fig-{block.slug}-params"
-            save(fig, report_dir, stem)
+        stem = f"fig-{block.slug}-params"
+        if writer.write(stem, metric_figure, block, block.size_series, "params", x_axis):
             written.append(FigureFile(stem, "params", f"{block.task} ({block.setting}) against "
                                       f"{X_AXES[x_axis]}", block_slug=block.slug))
     if block.step_series:
-        fig = metric_figure(block, block.step_series, "steps", x_axis)
-        if fig is not None:
-            stem = f"fig-{block.slug}-steps"
-            save(fig, report_dir, stem)
+        stem = f"fig-{block.slug}-steps"
+        if writer.write(stem, metric_figure, block, block.step_series, "steps", x_axis):
             written.append(FigureFile(stem, "steps", f"{block.task} ({block.setting}) against training step",
                                       block_slug=block.slug))
     return written

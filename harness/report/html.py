@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from harness import __version__
-from harness.emergence import ALPHA, FLAT_TOL, JUMP_FACTOR, SMOOTH_TAU, Estimate
-from harness.report.analysis import SeriesResult, is_arithmetic_like, mirage_row
-from harness.report.data import X_AXES, Block, ExampleCache, FigureFile, Run, XAxis
+from harness.emergence import ALPHA, SHAPE_RULES, Estimate
+from harness.report.analysis import SeriesResult, headline_results, is_arithmetic_like, mirage_row
+from harness.report.data import X_AXES, Block, FigureFile, Run, ScoreCache, XAxis
 
 CSS = """
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1a1a1a;
@@ -30,7 +30,7 @@ figcaption { color: #555; font-size: 90%; }
 table { border-collapse: collapse; margin: 8px 0 14px; font-size: 13px; }
 th, td { border: 1px solid #d9d9d9; padding: 3px 7px; text-align: right; vertical-align: top; }
 th { background: #f4f6f8; text-align: center; } td.name, th.name { text-align: left; white-space: nowrap; }
-td .ci { display: block; color: #666; font-size: 11px; white-space: nowrap; }
+td .ci, td i { display: block; color: #666; font-size: 11px; white-space: nowrap; font-style: normal; }
 .verdict { background: #f7f9fc; border-left: 4px solid #0072B2; padding: 6px 10px; margin: 6px 0; }
 .tag { display: inline-block; padding: 0 6px; border-radius: 3px; font-size: 12px; color: #fff;
        background: #555; margin-right: 6px; }
@@ -95,40 +95,52 @@ class Page:
     n_boot: int
     seed: int
     sections: tuple[tuple[str, str, str], ...] = ()  # (anchor, title, HTML) of the axis sections
+    top: str = ""  # HTML of the answer first: headline panels and the verdict matrix
+    nav: str = ""  # HTML of the collapsible contents
+    css: str = ""  # the top's extra CSS
 
 
-def _figure(figure: FigureFile) -> str:
-    return (f'<figure><a href="{esc(figure.svg)}"><img src="{esc(figure.png)}" alt="{esc(figure.caption)}" '
-            f'loading="lazy"></a><figcaption>{esc(figure.caption)} (<a href="{esc(figure.svg)}">SVG</a>)'
-            "</figcaption></figure>")
+def figure_html(figure: FigureFile) -> str:
+    image = f'<img src="{esc(figure.png)}" alt="{esc(figure.caption)}" loading="lazy">'
+    if not figure.with_svg:  # only links to files that exist
+        return (f'<figure><a href="{esc(figure.png)}">{image}</a><figcaption>{esc(figure.caption)}'
+                "</figcaption></figure>")
+    return (f'<figure><a href="{esc(figure.svg)}">{image}</a><figcaption>{esc(figure.caption)} '
+            f'(<a href="{esc(figure.svg)}">SVG</a>)</figcaption></figure>')
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]], name_cols: int = 1) -> str:
-    """Cells are HTML already; the first `name_cols` columns are left-aligned names."""
-    head = "".join(f'<th class="name">{h}</th>' if i < name_cols else f"<th>{h}</th>"
-                   for i, h in enumerate(header))
-    body = "".join("<tr>" + "".join(cell if cell.startswith("<td") else
-                                    (f'<td class="name">{cell}</td>' if i < name_cols else f"<td>{cell}</td>")
-                                    for i, cell in enumerate(row)) + "</tr>" for row in rows)
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]], name_cols: int = 1,
+           row_attrs: Sequence[str] | None = None) -> str:
+    """Cells are HTML already; the first `name_cols` columns are left-aligned names; `row_attrs`
+    (one attribute string per row) go on the rows' <tr>."""
+    head = "".join(h if h.startswith("<th") else f'<th class="name">{h}</th>' if i < name_cols
+                   else f"<th>{h}</th>" for i, h in enumerate(header))
+    attrs = row_attrs if row_attrs is not None else [""] * len(rows)
+    body = "".join(f"<tr{' ' + attr if attr else ''}>" + "".join(
+        cell if cell.startswith("<td") else
+        (f'<td class="name">{cell}</td>' if i < name_cols else f"<td>{cell}</td>")
+        for i, cell in enumerate(row)) + "</tr>" for row, attr in zip(rows, attrs))
     return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 def _values_table(block: Block, x_axis: XAxis) -> str:
     metrics = block.metrics()
-    header = ["model", "family", X_AXES[x_axis], "n"] + [_wrap(m) for m in metrics]
+    # the run is named once on its row and the metric once on its column: tables of every run
+    # and metric were most of the page's bytes
+    header = ["model", "family", X_AXES[x_axis], "n"] + [f'<th data-metric="{esc(m)}">{_wrap(m)}</th>'
+                                                         for m in metrics]
     rows = []
     for run in block.runs:
         cells = [esc(run.label), esc(run.group), format_count(run.params(x_axis)), str(run.n)]
         for metric in metrics:
             entry = run.metrics.get(metric)
             if entry is None or entry.get("mean") is None:
-                cells.append(f'<td data-run="{esc(run.rel_dir)}" data-metric="{esc(metric)}">–</td>')
+                cells.append("<td>–</td>")
                 continue
             ci = format_ci(entry.get("ci_low"), entry.get("ci_high"))
-            cells.append(f'<td data-run="{esc(run.rel_dir)}" data-metric="{esc(metric)}">'
-                         f'{format_value(entry["mean"])}<span class="ci">{ci}</span></td>')
+            cells.append(f"<td>{format_value(entry['mean'])}<i>{ci}</i></td>")
         rows.append(cells)
-    table = _table(header, rows, name_cols=2)
+    table = _table(header, rows, name_cols=2, row_attrs=[f'data-run="{esc(r.rel_dir)}"' for r in block.runs])
     summary = f"Metric values, mean [95% CI], {len(block.runs)} model(s)"
     return f"<details{' open' if len(block.runs) <= 40 else ''}><summary>{summary}</summary>{table}</details>"
 
@@ -159,7 +171,8 @@ def _verdict(result: SeriesResult) -> str:
             f"{esc(result.verdict.sentence)}</p>")
 
 
-def _series_section(result: SeriesResult) -> str:
+def _series_section(result: SeriesResult, full: bool = True) -> str:
+    """A series' verdict, notes and (when `full`) its table of every metric's statistics."""
     series = result.series
     parts = [f"<h4>{esc(series.title)}</h4>"]
     if len(series.runs) < 2:
@@ -168,7 +181,10 @@ def _series_section(result: SeriesResult) -> str:
         return "".join(parts)
     parts.append(_verdict(result))
     parts.extend(f'<p class="note">{esc(note)}</p>' for note in result.notes)
-    if result.analyses:
+    if result.analyses and not full:
+        parts.append('<p class="muted">Every metric of this series: the explorer above (x axis: '
+                     "training step) and the values table.</p>")
+    elif result.analyses:
         examples = (f"paired bootstrap over the {result.n_examples} examples every model answered"
                     if result.n_examples else "no per-example records: no CIs")
         order = ("points: " + ", ".join(esc(label) for label in series.labels))
@@ -179,7 +195,7 @@ def _series_section(result: SeriesResult) -> str:
     return "".join(parts)
 
 
-def _mirage_table(block: Block, cache: ExampleCache, x_axis: XAxis) -> str:
+def _mirage_table(block: Block, cache: ScoreCache, x_axis: XAxis) -> str:
     header = ["model", X_AXES[x_axis], "observed exact_str_match", "mean p_tok", "mean L (tokens)",
               "predicted p_tok<sup>L</sup>", "mean of per-example p<sup>L</sup>", "observed − predicted"]
     rows = []
@@ -193,13 +209,16 @@ def _mirage_table(block: Block, cache: ExampleCache, x_axis: XAxis) -> str:
             "like a jump.</p>" + _table(header, rows))
 
 
-def _block_section(page: Page, block: Block, cache: ExampleCache) -> str:
+def _block_section(page: Page, block: Block, cache: ScoreCache) -> str:
     parts = [f'<h2 id="{anchor(block.slug)}">{esc(block.task)} <span class="muted">({esc(block.setting)})'
              "</span></h2>"]
-    parts.extend(_figure(f) for f in page.figures if f.block_slug == block.slug)
+    parts.extend(figure_html(f) for f in page.figures if f.block_slug == block.slug)
     parts.append(_values_table(block, page.x_axis))
     parts.append("<h3>Emergence</h3>")
-    parts.extend(_series_section(result) for result in page.results[block.slug])
+    # statistics tables for the size series and each group's largest model over steps (the
+    # smaller models' step series keep their verdict sentence: the page stays readable and light)
+    shown = {id(result) for result in headline_results(block, page.results[block.slug])}
+    parts.extend(_series_section(result, id(result) in shown) for result in page.results[block.slug])
     if is_arithmetic_like(block):
         parts.append(_mirage_table(block, cache, page.x_axis))
     return "\n".join(parts)
@@ -251,6 +270,10 @@ def _provenance(runs: Sequence[Run]) -> str:
     return "\n".join(parts)
 
 
+def _shape_rules() -> str:
+    return "".join(f"<li><i>{esc(rule.shape)}</i>: {esc(rule.text)}</li>" for rule in SHAPE_RULES)
+
+
 def _method(page: Page) -> str:
     return (
         "<h2 id=\"method\">How to read this</h2><ul>"
@@ -262,9 +285,8 @@ def _method(page: Page) -> str:
         f"<li>Intervals: {1 - ALPHA:.0%} percentile bootstrap over examples, {page.n_boot} resamples (seed "
         f"{page.seed}), <i>paired</i>: one resample of the examples for every model and metric. "
         "Lower-is-better metrics are negated before B and τ, so improvement is positive.</li>"
-        f"<li>Shapes: <i>jump</i> when B's lower bound exceeds {JUMP_FACTOR:g}·(n − 1); <i>smooth</i> when "
-        f"τ's lower bound is ≥ {SMOOTH_TAU:g} and B's upper bound ≤ {JUMP_FACTOR:g}·(n − 1); <i>flat</i> "
-        f"when the range is below {FLAT_TOL:g}; <i>steady</i>: monotone, jump or smooth unresolved. "
+        "<li>Shapes (harness.emergence.SHAPE_RULES, the table the classifier applies; the first rule "
+        f"that holds names the shape): <ol>{_shape_rules()}</ol>"
         "The verdict weighs the metrics drawn in the figures; diagnostics and mirage quantities are listed "
         "for reference.</li>"
         "<li>Series: a family's sizes at their final checkpoint (against parameters), and each size over "
@@ -272,17 +294,8 @@ def _method(page: Page) -> str:
         "bounded in [0, 1] keep the full range; dashed grey lines are chance levels.</li></ul>")
 
 
-def render_page(page: Page, cache: ExampleCache) -> str:
+def render_page(page: Page, cache: ScoreCache) -> str:
     n_models = len({(r.model, r.revision, r.dtype, r.boundary) for r in page.runs})
-    nav = "".join(f'<li><a href="#{anchor(b.slug)}">{esc(b.task)} ({esc(b.setting)})</a></li>'
-                  for b in page.blocks)
-    verdicts = []
-    for block in page.blocks:
-        for result in page.results[block.slug]:
-            verdicts.append(_verdict(result))
-    verdicts_html = "".join(v for v in verdicts if v) or (
-        '<p class="muted">No series of two or more models: nothing to give a verdict on.</p>')
-    axis_nav = "".join(f'<li><a href="#{esc(key)}">{esc(title)}</a></li>' for key, title, _ in page.sections)
     sections = []
     shown_overviews = set()
     for block in page.blocks:
@@ -293,21 +306,19 @@ def render_page(page: Page, cache: ExampleCache) -> str:
             shown_overviews.add(key)
             sections.append(f'<h2 id="{anchor("overview-" + key)}">{esc(block.top_task)}: overview '
                             f'<span class="muted">({esc(block.setting)})</span></h2>'
-                            + "".join(_figure(f) for f in overviews))
+                            + "".join(figure_html(f) for f in overviews))
         sections.append(_block_section(page, block, cache))
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{esc(page.title)}</title><style>{CSS}</style></head><body>
+<title>{esc(page.title)}</title><style>{CSS}{page.css}</style></head><body>
 <h1>{esc(page.title)}</h1>
 <p class="muted">Results <code>{esc(page.results_label)}</code>: {len(page.runs)} runs, {n_models} model
 checkpoint(s), {len(page.blocks)} task setting(s); x axis: {esc(X_AXES[page.x_axis])}.
 Latest run scored {esc(page.latest_scored)}; page by harness {esc(__version__)}
 (<code>harness report</code>).</p>
-<nav><ul><li><a href="#verdicts">Verdicts</a></li>{nav}{axis_nav}<li><a href="#provenance">Provenance</a></li>
-<li><a href="#method">How to read this</a></li></ul></nav>
-<h2 id="verdicts">Verdicts</h2>
-{verdicts_html}
+{page.nav}
+{page.top}
 {"".join(sections)}
 {"".join(section for _, _, section in page.sections)}
 <h2 id="provenance">Provenance</h2>

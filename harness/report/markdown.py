@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from harness.report.analysis import SeriesResult
+from harness.report.analysis import SeriesResult, headline_results
 from harness.report.data import Block, FigureFile
 from harness.report.html import format_value
 
@@ -42,16 +42,6 @@ def compact_verdict(result: SeriesResult) -> str:
         grouped.setdefault(metric.shape, []).append(f"{metric.metric} ({numbers})")
     order = [shape for shape in _SHAPE_WORDS if shape in grouped]
     return "; ".join(f"{_SHAPE_WORDS[shape]}: {', '.join(grouped[shape])}" for shape in order)
-
-
-def headline_results(block: Block, results: Sequence[SeriesResult]) -> list[SeriesResult]:
-    """The size series, and each group's largest model over steps: what a README has room for."""
-    largest = {}
-    for series in block.step_series:  # ordered by size within a group
-        largest[series.group] = series.name
-    # the analysed series may be a copy (step0 left out), so match by group and name
-    return [r for r in results if r.series.kind == "size"
-            or largest.get(r.series.group) == r.series.name]
 
 
 def render_summary(results_label: str, blocks: Sequence[Block], results: dict[str, tuple[SeriesResult, ...]],

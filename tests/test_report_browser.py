@@ -1,0 +1,88 @@
+"""The report page in a real browser: headless Chromium driven by Playwright, the system browser.
+
+Renders without console errors, opens with the headline panels and the verdict matrix, and the
+explorer redraws when the reader picks another metric. Skips cleanly without Playwright or a
+Chromium (Debian: `apt-get install chromium`; CI installs both).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from harness.report import build_report
+from tests.test_report import build_sweep
+
+CHROMIUM = next((path for name in ("chromium", "chromium-browser", "google-chrome")
+                 if (path := shutil.which(name))), None)
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (apt-get install chromium)")
+
+
+@pytest.fixture(scope="module")
+def page_url(tmp_path_factory) -> str:
+    pytest.importorskip("altair")
+    pytest.importorskip("vl_convert")
+    out = build_sweep(tmp_path_factory.mktemp("browser"))
+    return build_report(out, n_boot=50).as_uri()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+def _marks(page) -> int:
+    """Points the explorer's chart drew (Vega renders into an SVG or a canvas; count SVG paths
+    and symbols of its marks, or the canvas' data size as a proxy)."""
+    return page.evaluate("""() => {
+        const view = document.querySelector('#explorer-chart');
+        const svg = view.querySelector('svg');
+        if (svg) return svg.querySelectorAll('.mark-symbol path, .mark-line path').length;
+        const canvas = view.querySelector('canvas');
+        return canvas ? canvas.toDataURL().length : 0;
+    }""")
+
+
+def test_page_renders_headlines_matrix_and_a_reacting_explorer(page_url, browser):
+    page = browser.new_page(viewport={"width": 1280, "height": 1400})
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(page_url)
+    page.wait_for_selector("#explorer-chart canvas, #explorer-chart svg", timeout=20_000)
+    # the first screen: headline panels, each with its figure loaded, then the matrix
+    headlines = page.locator(".headline")
+    assert headlines.count() >= 1
+    assert page.evaluate("() => [...document.querySelectorAll('.headline img')]"
+                         ".every(img => img.complete && img.naturalWidth > 0)")
+    assert page.locator("table.matrix td.shape-jump").count() >= 1
+    assert page.locator("#answer").bounding_box()["y"] < page.locator("#matrix").bounding_box()["y"]
+    # the explorer reacts: another metric, another picture
+    before = _marks(page)
+    assert before > 0
+    select = page.locator("#explorer-chart select").nth(1)  # task, metric, x axis, shots, labels
+    options = select.locator("option").all_inner_texts()
+    assert "target_logprob" in options
+    picture = page.locator("#explorer-chart").screenshot()
+    select.select_option("target_logprob")
+    page.wait_for_timeout(500)
+    assert page.locator("#explorer-chart").screenshot() != picture
+    assert errors == []
+    page.close()
+
+
+def test_first_screen_screenshot(page_url, browser, tmp_path):
+    """What a reader sees first (a copy is committed as results/report/first-screen.png)."""
+    page = browser.new_page(viewport={"width": 1280, "height": 1400})
+    page.goto(page_url)
+    page.wait_for_selector(".headline img")
+    shot = Path(tmp_path) / "first-screen.png"
+    page.screenshot(path=str(shot))
+    assert shot.stat().st_size > 20_000
+    page.close()
