@@ -67,6 +67,7 @@ class EvalSettings:
     demo_labels: str = "true"  # "flipped" / "unrelated": relabelled demonstrations
     n_boot: int = 1000
     boot_seed: int = 0
+    tasks_dir: Path | None = None  # where task names resolve; None: the bundled tasks
 
 
 def prompt_sha256(prompt: Prompt) -> str:
@@ -263,7 +264,7 @@ def summarize_run(folder: Path, wanted: set[tuple[int, str]] | None = None, n_bo
 def evaluate(backend: Backend, settings: EvalSettings, progress: bool = True
              ) -> list[dict[str, Any]]:
     """Evaluate every requested task and shot count with one loaded model."""
-    tasks = load_tasks(settings.tasks)
+    tasks = load_tasks(settings.tasks, settings.tasks_dir)
     for task in tasks:
         demos.relabeler(task, settings.demo_labels)  # fails early on an unsupported task
         for shots in settings.shots:

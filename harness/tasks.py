@@ -384,42 +384,117 @@ def load_task_file(path: Path, name: str, seed: int = SEED) -> list[Task]:
     return tasks
 
 
-def available_tasks(tasks_dir: Path | None = None) -> list[str]:
-    """Names of the top-level tasks under `tasks_dir`."""
-    root = tasks_dir or default_tasks_dir()
+PROGRAMMATIC_LIST = "PROGRAMMATIC.txt"  # written by scripts/fetch_bigbench_tasks.py --all
+
+
+def _tasks_root(tasks_dir: Path | None) -> Path:
+    root = Path(tasks_dir).expanduser() if tasks_dir else default_tasks_dir()
     if not root.is_dir():
-        raise HarnessError(f"task folder {root} does not exist; set HARNESS_TASKS_DIR or run "
-                           "scripts/fetch_bigbench_tasks.py")
-    return sorted(p.parent.name for p in root.glob("*/task.json"))
+        raise HarnessError(f"task folder {root} does not exist; pass --tasks-dir DIR (or set "
+                           "HARNESS_TASKS_DIR), or run scripts/fetch_bigbench_tasks.py")
+    return root
+
+
+def available_tasks(tasks_dir: Path | None = None) -> list[str]:
+    """Names of the top-level JSON tasks under `tasks_dir` (default: the bundled ones)."""
+    return sorted(p.parent.name for p in _tasks_root(tasks_dir).glob("*/task.json"))
+
+
+def programmatic_tasks(tasks_dir: Path | None = None) -> list[str]:
+    """Top-level tasks under `tasks_dir` that are Python code (a task.py, no task.json), plus
+    those the fetch script listed in PROGRAMMATIC.txt. They are skipped: the harness never
+    imports or runs code from a task folder."""
+    root = _tasks_root(tasks_dir)
+    names = {p.parent.name for p in root.glob("*/task.py")
+             if not (p.parent / "task.json").exists()}
+    listed = root / PROGRAMMATIC_LIST
+    if listed.is_file():
+        names |= {line.strip() for line in listed.read_text(encoding="utf-8").splitlines()
+                  if line.strip()}
+    return sorted(names)
+
+
+def _programmatic_error(what: str) -> HarnessError:
+    return HarnessError(f"{what} is a programmatic BIG-bench task (task.py, no task.json); "
+                        "only JSON tasks are supported: the harness never imports or runs code "
+                        "from a task folder")
+
+
+def _path_task(spec: str) -> tuple[Path, str]:
+    """(task file, task name) for a `--tasks` entry that is a path: a task.json (or any
+    .json file) or a folder holding a task.json. A subtask file keeps its container's name
+    in front ("arithmetic/3_digit_addition"), as the bundled names do."""
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        if (path / "task.json").is_file():
+            path = path / "task.json"
+        elif (path / "task.py").is_file():
+            raise _programmatic_error(str(path))
+        else:
+            raise HarnessError(f"{path}: folder has no task.json; name a BIG-bench task folder "
+                               "or its task.json (for a folder of tasks, use --tasks-dir)")
+    elif not path.is_file():
+        raise HarnessError(f"unknown task {spec!r}: not a task name and no such file or folder")
+    if path.name != "task.json":
+        return path, path.stem
+    name = path.parent.name
+    if (path.parent.parent / "task.json").is_file():
+        name = f"{path.parent.parent.name}/{name}"
+    return path, name
+
+
+def _split_variant(spec: str) -> tuple[str, Variant | None]:
+    """'arithmetic@scratchpad' -> ('arithmetic', VARIANTS['scratchpad']); an existing path
+    that happens to hold an '@' is a path."""
+    if "@" not in spec or Path(spec).expanduser().exists():
+        return spec, None
+    name, _, variant_name = spec.rpartition("@")
+    if variant_name not in VARIANTS:
+        raise HarnessError(f"unknown task variant {variant_name!r} in {spec!r}; variants: "
+                           f"{', '.join(VARIANTS)}")
+    return name, VARIANTS[variant_name]
+
+
+def _looks_like_path(spec: str) -> bool:
+    return (spec.endswith(".json") or spec.startswith(("/", ".", "~"))
+            or Path(spec).expanduser().exists())
+
+
+def _named_task(name: str, root: Path) -> Path:
+    """The task.json of a task named relative to the tasks folder, or a clear error."""
+    path = root / name / "task.json"
+    if path.is_file():
+        return path
+    top, _, sub = name.partition("/")
+    if top in programmatic_tasks(root) or (root / name / "task.py").is_file():
+        raise _programmatic_error(f"{name!r} (in {root})")
+    known = available_tasks(root)
+    if top in known and sub:
+        subs = sorted(p.parent.name for p in (root / top).glob("*/task.json"))
+        raise HarnessError(f"unknown subtask {name!r}; {top} has: {', '.join(subs)}")
+    raise HarnessError(f"unknown task {name!r}; available: {', '.join(known)} (in {root}; "
+                       "a subtask is written task/subtask; a path to a task.json also works)")
 
 
 def load_tasks(names: str | Iterable[str], tasks_dir: Path | None = None,
                seed: int = SEED) -> list[Task]:
-    """Resolve task names ('arithmetic', 'arithmetic/3_digit_addition', comma lists) to tasks."""
-    root = tasks_dir or default_tasks_dir()
+    """Resolve `--tasks` entries to tasks: names under `tasks_dir` ('arithmetic',
+    'arithmetic/3_digit_addition', 'arithmetic@scratchpad', comma lists) or paths to a
+    BIG-bench task.json or task folder (a container yields its subtasks)."""
+    root = _tasks_root(tasks_dir)
     if isinstance(names, str):
         names = [n for n in names.split(",") if n.strip()]
-    names = [n.strip().strip("/") for n in names]
+    names = [n.strip() for n in names]
     if not names:
         raise HarnessError(f"no task given; choose from {', '.join(available_tasks(root))}")
     tasks: list[Task] = []
     for spec in names:
-        name, _, variant_name = spec.partition("@")
-        variant = None
-        if variant_name:
-            if variant_name not in VARIANTS:
-                raise HarnessError(f"unknown task variant {variant_name!r} in {spec!r}; variants: "
-                                   f"{', '.join(VARIANTS)}")
-            variant = VARIANTS[variant_name]
-        top, _, sub = name.partition("/")
-        path = root / name / "task.json"
-        if not path.is_file():
-            known = available_tasks(root)
-            if top in known and sub:
-                subs = sorted(p.parent.name for p in (root / top).glob("*/task.json"))
-                raise HarnessError(f"unknown subtask {name!r}; {top} has: {', '.join(subs)}")
-            raise HarnessError(f"unknown task {name!r}; available: {', '.join(known)} "
-                               "(a subtask is written task/subtask)")
+        target, variant = _split_variant(spec)
+        name = target.strip("/")
+        if (root / name / "task.json").is_file() or not _looks_like_path(target):
+            path = _named_task(name, root)
+        else:
+            path, name = _path_task(target)
         loaded = load_task_file(path, name, seed)
         if variant is not None:
             loaded = [replace(t, name=f"{t.name}@{variant.name}", output_regex=variant.output_regex,

@@ -19,6 +19,7 @@ from harness.tasks import (
     load_task_file,
     load_tasks,
     postprocess,
+    programmatic_tasks,
     render,
 )
 
@@ -269,3 +270,80 @@ def test_task_module_imports_without_torch():
             "print(sorted(heavy))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert done.stdout.strip() == "[]", done.stderr
+
+
+# ------------------------------------------------------------------ tasks by path, other folders
+
+BUNDLED = REPO / "tasks" / "bigbench"
+
+
+def test_a_task_json_path_loads_like_its_name():
+    by_name, = load_tasks("emoji_movie")
+    for spec in (str(BUNDLED / "emoji_movie" / "task.json"), str(BUNDLED / "emoji_movie")):
+        by_path, = load_tasks(spec)
+        assert by_path.name == "emoji_movie" and by_path.sha256 == by_name.sha256
+        assert render(by_path, 3) == render(by_name, 3)
+
+
+def test_a_container_path_yields_its_subtasks_and_a_subtask_keeps_its_parent_name():
+    subtasks = load_tasks(str(BUNDLED / "periodic_elements"))
+    assert [t.name for t in subtasks] == ["periodic_elements/subtask_0",
+                                          "periodic_elements/subtask_1"]
+    one, = load_tasks(str(BUNDLED / "arithmetic" / "3_digit_addition" / "task.json") + "@scratchpad")
+    assert one.name == "arithmetic/3_digit_addition@scratchpad" and one.variant is not None
+
+
+def test_a_relative_path_and_any_json_file_name(tmp_path, monkeypatch):
+    path = _write_task(tmp_path, {"examples": [{"input": "x", "target": "y"},
+                                               {"input": "z", "target": "w"}]}, name="mine")
+    other = path.with_name("renamed.json")
+    other.write_bytes(path.read_bytes())
+    monkeypatch.chdir(tmp_path)
+    assert [t.name for t in load_tasks("mine")] == ["mine"]  # exists relative to cwd
+    assert [t.name for t in load_tasks(str(other))] == ["renamed"]
+
+
+def test_tasks_dir_is_a_parameter_and_lists_programmatic_tasks(tmp_path):
+    _write_task(tmp_path, {"examples": [{"input": "x", "target": "y"}]}, name="json_one")
+    (tmp_path / "code_one").mkdir()
+    (tmp_path / "code_one" / "task.py").write_text("raise SystemExit('never run')\n")
+    (tmp_path / "PROGRAMMATIC.txt").write_text("listed_one\n")
+    assert available_tasks(tmp_path) == ["json_one"]
+    assert programmatic_tasks(tmp_path) == ["code_one", "listed_one"]
+    assert [t.name for t in load_tasks("json_one", tmp_path)] == ["json_one"]
+
+
+@pytest.mark.parametrize("make, spec, expected", [
+    (lambda d: (d / "code").mkdir() or (d / "code" / "task.py").write_text("1/0\n"),
+     "{d}/code", "is a programmatic BIG-bench task (task.py, no task.json)"),
+    (lambda d: (d / "code").mkdir() or (d / "code" / "task.py").write_text("1/0\n"),
+     "code", "is a programmatic BIG-bench task"),
+    (lambda d: (d / "PROGRAMMATIC.txt").write_text("gone\n"), "gone",
+     "'gone' (in {d}) is a programmatic BIG-bench task"),
+    (lambda d: (d / "empty").mkdir(), "{d}/empty", "{d}/empty: folder has no task.json"),
+    (lambda d: None, "{d}/nowhere/task.json", "not a task name and no such file or folder"),
+    (lambda d: None, "nothing_here", "unknown task 'nothing_here'; available: "),
+    (lambda d: None, "emoji_movie@nope", "unknown task variant 'nope'"),
+])
+def test_bad_task_specs_give_one_clear_line(tmp_path, make, spec, expected):
+    root = tmp_path / "tasks"
+    root.mkdir()
+    make(root)
+    spec, expected = spec.format(d=root), expected.format(d=root)
+    with pytest.raises(HarnessError) as info:
+        load_tasks(spec, root)
+    assert expected in str(info.value) and "\n" not in str(info.value)
+
+
+def test_cli_tasks_dir_flags(tmp_path):
+    _write_task(tmp_path, {"examples": [{"input": "x", "target": "y"},
+                                        {"input": "z", "target": "w"}]}, name="mine")
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "task.py").write_text("raise SystemExit(1)\n")
+    listing = _cli("tasks", "--dir", str(tmp_path))
+    assert listing.returncode == 0, listing.stderr
+    assert "1 (sub)tasks, 2 examples" in listing.stdout
+    assert "skipped 1 programmatic task(s), Python code the harness never runs: code" in listing.stdout
+    prompts = _cli("prompts", "mine", "--tasks-dir", str(tmp_path), "--shots", "1")
+    assert prompts.returncode == 0, prompts.stderr
+    assert [json.loads(line)["task"] for line in prompts.stdout.splitlines()] == ["mine", "mine"]
