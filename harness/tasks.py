@@ -219,9 +219,12 @@ def _check_regex(path: Path, regex: str) -> None:
     except re.error as exc:
         raise _fail(path, f"field 'output_regex': invalid regular expression ({exc})",
                     "fix the pattern") from None
-    if compiled.groups:
-        raise _fail(path, "field 'output_regex': has capturing groups, so BIG-bench's "
-                    "first-match rule returns tuples", "use non-capturing groups (?:...)")
+    # BIG-bench takes `re.findall(regex, text)[0]`: with one group that is the group's text
+    # (what `extract_answer` returns too); with more it is a tuple, which BIG-bench asserts on.
+    if compiled.groups > 1:
+        raise _fail(path, f"field 'output_regex': has {compiled.groups} capturing groups, so "
+                    "BIG-bench's first-match rule returns tuples (its own code stops there)",
+                    "use at most one capturing group, others non-capturing (?:...)")
 
 
 def _is_number(value: Any) -> bool:
@@ -315,9 +318,15 @@ def _load_leaf(path: Path, name: str, data: dict[str, Any], sha256: str, seed: i
     for key in STRING_KEYS:
         if key in data and not isinstance(data[key], str):
             raise _fail(path, f"field {key!r} is not a string")
-    for key in ("append_choices_to_input", "absolute_normalization"):
-        if key in data and not isinstance(data[key], bool):
-            raise _fail(path, f"field {key!r} is not true/false")
+    if "absolute_normalization" in data and not isinstance(data["absolute_normalization"], bool):
+        raise _fail(path, "field 'absolute_normalization' is not true/false")
+    append_choices = data.get("append_choices_to_input", True)
+    if not isinstance(append_choices, bool):
+        # BIG-bench tests the value's truth (`if append_choices_to_input:`), so the string
+        # "false" in four 1.0.0 tasks appends the choices; we render what BIG-bench renders.
+        log.warning("%s: field 'append_choices_to_input' is %r, not true/false; taken as %s, "
+                    "as BIG-bench does", path, append_choices, bool(append_choices))
+        append_choices = bool(append_choices)
     if "output_regex" in data:
         _check_regex(path, data["output_regex"])
     examples = data["examples"]
@@ -328,7 +337,7 @@ def _load_leaf(path: Path, name: str, data: dict[str, Any], sha256: str, seed: i
         "input_prefix": data.get("example_input_prefix", DEFAULT_INPUT_PREFIX),
         "output_prefix": data.get("example_output_prefix", DEFAULT_OUTPUT_PREFIX),
         "choice_prefix": data.get("choice_prefix", DEFAULT_CHOICE_PREFIX),
-        "append_choices": data.get("append_choices_to_input", True),
+        "append_choices": append_choices,
     }
     metric_set = set(metrics)
     needs_target = bool(metric_set & (GENERATIVE_METRICS | SCORING_METRICS))
@@ -571,7 +580,8 @@ def extract_answer(text: str, output_regex: str | None, stop_string: str | None,
     Optionally cut to `max_chars` characters (BIG-bench's evaluate script passes 30, which
     makes long targets unreachable; off by default here). Then cut after the first
     `stop_string` if it occurs at index > 0 (kept). Then keep the first match of
-    `output_regex`, or "" when nothing matches. Returns (answer, whether the regex matched;
+    `output_regex` (its group when it has one capturing group), or "" when nothing matches.
+    Returns (answer, whether the regex matched;
     None without a regex), so a no-match is never confused with an empty answer.
     """
     if max_chars:
@@ -583,7 +593,12 @@ def extract_answer(text: str, output_regex: str | None, stop_string: str | None,
     if not output_regex:
         return text, None
     match = re.search(output_regex, text)
-    return (match.group(0), True) if match else ("", False)
+    if match is None:
+        return "", False
+    # one capturing group: its text, as BIG-bench's `re.findall(...)[0]` gives ("" when the
+    # group took no part in the match)
+    answer = (match.group(1) or "") if match.re.groups == 1 else match.group(0)
+    return answer, True
 
 
 def postprocess(text: str, output_regex: str | None, stop_string: str | None,

@@ -172,11 +172,15 @@ def check_all(fns: dict, tasks_dir: Path, max_queries: int) -> int:
         except HarnessError as exc:
             refused.append(f"{name}: {exc}")
             continue
+        before = sum(counts[f"prompts|{s}"] for s in SHOTS), sum(counts[f"differ|{s}"] for s in SHOTS)
         for task in leaves:
             n_leaves += 1
             check_leaf(fns, task, max_queries, counts)
-        print(f"[{number}/{len(names)}] {name}: {len(leaves)} (sub)task(s)", file=sys.stderr,
-              flush=True)
+        # per-task counts, so an interrupted run still says what it compared
+        print(f"[{number}/{len(names)}] {name}: {len(leaves)} (sub)task(s), "
+              f"{sum(counts[f'prompts|{s}'] for s in SHOTS) - before[0]} prompts, "
+              f"{sum(counts[f'differ|{s}'] for s in SHOTS) - before[1]} differ",
+              file=sys.stderr, flush=True)
     for line in refused:
         print(f"REFUSED {line}", file=sys.stderr)
     print(f"{len(names) - len(refused)} of {len(names)} JSON tasks loaded ({n_leaves} (sub)tasks); "

@@ -162,6 +162,32 @@ def test_postprocess_rules():
     assert postprocess("abcdefgh", None, None, max_chars=3) == "abc"
 
 
+def test_one_capturing_group_gives_its_text_as_bigbench_findall_does():
+    import re
+
+    # regexes of BIG-bench 1.0.0 tasks (operators; simp_turing_concept, mult_data_wrangling)
+    cases = [(r"([-+]?\d+)[.]{0,1}$", " 42.", None), (r"('.*?')", " it is 'abc' or 'd'", None),
+             (r"a(b)?", "xa", None), (r"([-+]?\d+)[.]{0,1}$", " 7 then 8\n", "\n")]
+    for regex, text, stop in cases:
+        cut = postprocess(text, None, stop)
+        expected = next(iter(re.findall(regex, cut)), "")
+        assert postprocess(text, regex, stop) == expected
+    assert postprocess(" 42.", r"([-+]?\d+)[.]{0,1}$", None) == "42"
+    assert postprocess("xa", r"a(b)?", None) == ""  # the group took no part
+
+
+def test_append_choices_string_false_is_true_as_in_bigbench(tmp_path, caplog):
+    # four BIG-bench 1.0.0 tasks write "false" (a string): BIG-bench's `if` appends the choices
+    path = _write_task(tmp_path, {"append_choices_to_input": "false",
+                                  "metrics": ["multiple_choice_grade"],
+                                  "preferred_score": "multiple_choice_grade",
+                                  "examples": [{"input": "x", "target_scores": {"a": 1, "b": 0}}]})
+    task, = load_task_file(path, "toy")
+    assert task.append_choices_to_input is True
+    assert "\n  choice: " in task.examples[0].input
+    assert "taken as True, as BIG-bench does" in caplog.text
+
+
 @pytest.mark.parametrize("body, expected", [
     ({}, "has no 'examples' and no sub-folders with a task.json"),
     ({"examples": [{"input": "x", "target": "y"}], "preferred_score": None},
@@ -179,8 +205,10 @@ def test_postprocess_rules():
     ({"examples": [{"input": "x", "target": 3}]}, "example 0: field 'target' must be a string"),
     ({"output_regex": "([0-9", "examples": [{"input": "x", "target": "y"}]},
      "field 'output_regex': invalid regular expression"),
-    ({"output_regex": "(\\d+)", "examples": [{"input": "x", "target": "y"}]},
-     "has capturing groups"),
+    ({"output_regex": "(\\d)(\\d)", "examples": [{"input": "x", "target": "y"}]},
+     "has 2 capturing groups"),
+    ({"absolute_normalization": "yes", "examples": [{"input": "x", "target": "y"}]},
+     "field 'absolute_normalization' is not true/false"),
     ({"metrics": ["accuracy"], "examples": [{"input": "x", "target": "y"}]},
      "unsupported metric(s) ['accuracy']"),
     ({"metrics": ["multiple_choice_grade"], "examples": [{"input": "x", "target": "y"}]},
