@@ -375,3 +375,13 @@ def test_cli_tasks_dir_flags(tmp_path):
     prompts = _cli("prompts", "mine", "--tasks-dir", str(tmp_path), "--shots", "1")
     assert prompts.returncode == 0, prompts.stderr
     assert [json.loads(line)["task"] for line in prompts.stdout.splitlines()] == ["mine", "mine"]
+
+
+def test_cached_choice_order_equals_a_fresh_permutation_per_example():
+    from harness.tasks import _shown_order
+
+    rng = np.random.default_rng(0)
+    for n in [1, 2, 3, 5, 7, 17, 118, 300]:
+        keys = sorted({f"c{int(v)}" for v in rng.integers(0, 10**6, size=n)})
+        fresh = np.random.RandomState(42).permutation(keys)  # what BIG-bench does
+        assert [keys[i] for i in _shown_order(42, len(keys))] == [str(k) for k in fresh]
