@@ -148,6 +148,7 @@ def _settings(args: argparse.Namespace):
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from harness.display import side_by_side
+    from harness.index import update as update_index
     from harness.models import load_model, resolve
     from harness.runner import evaluate
     from harness.tasks import check_shots_and_limit, load_tasks
@@ -165,6 +166,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     summaries = evaluate(backend, settings)
     if not distributed.current().is_main:
         return 0
+    update_index(settings.out, summaries)  # the results index holds every run, eval's too
     info = backend.info
     print(f"{info.name}@{info.revision}: {info.total_params:,} parameters "
           f"({info.non_embedding_params:,} non-embedding), {info.dtype} on {info.device}, "

@@ -190,10 +190,25 @@ def rebuild(out: Path) -> int:
     return write_rows(out, rows)
 
 
-def load(root: Path | str = "results", columns: list[str] | None = None):
-    """The index of a results root as a pandas DataFrame (one row per run)."""
+def _load_table(root: Path | str, columns: list[str] | None):
     path = Path(root) / INDEX_FILE
     table = _read(path)
     if table is None:
         raise HarnessError(f"no index at {path}; run `harness index {root}` (or a sweep) first")
-    return table.select(columns).to_pandas() if columns else table.to_pandas()
+    missing = [c for c in columns or [] if c not in table.column_names]
+    if missing:
+        raise HarnessError(f"{path} has no column(s) {missing}; run `harness index {root}` to "
+                           "rebuild it with this harness's columns")
+    return table.select(columns) if columns else table
+
+
+def load(root: Path | str = "results", columns: list[str] | None = None):
+    """The index of a results root as a pandas DataFrame (one row per run)."""
+    return _load_table(root, columns).to_pandas()
+
+
+def records(root: Path | str = "results", columns: list[str] | None = None
+            ) -> list[dict[str, Any]]:
+    """The index as a list of dicts, one per run, without pandas (a missing value is None,
+    not NaN: a run without a training step keeps `step` None)."""
+    return _load_table(root, columns).to_pylist()

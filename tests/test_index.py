@@ -109,3 +109,14 @@ def test_missing_or_damaged_index_is_one_clear_error(tmp_path):
     with pytest.raises(HarnessError, match=r"not a readable Parquet index") as info:
         index.load(tmp_path)
     assert "\n" not in str(info.value)
+
+
+def test_records_keep_none_and_columns_are_checked(tmp_path):
+    no_step = _summary("main")
+    no_step["model"]["name"] = "someone/else"
+    index.update(tmp_path, [no_step, _summary("step5")])
+    rows = {r["revision"]: r for r in index.records(tmp_path, ["revision", "step", "family"])}
+    assert rows["main"]["step"] is None and rows["step5"]["step"] == 5
+    assert set(rows["main"]) == {"revision", "step", "family"}
+    with pytest.raises(HarnessError, match=r"has no column\(s\) \['nope'\]"):
+        index.load(tmp_path, ["nope"])
