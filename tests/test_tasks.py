@@ -385,3 +385,13 @@ def test_cached_choice_order_equals_a_fresh_permutation_per_example():
         keys = sorted({f"c{int(v)}" for v in rng.integers(0, 10**6, size=n)})
         fresh = np.random.RandomState(42).permutation(keys)  # what BIG-bench does
         assert [keys[i] for i in _shown_order(42, len(keys))] == [str(k) for k in fresh]
+
+
+def test_all_zero_scores_load_when_a_target_is_given_as_in_bigbench(tmp_path):
+    path = _write_task(tmp_path, {"metrics": ["exact_str_match", "multiple_choice_grade"],
+                                  "examples": [{"input": "x", "target": "a",
+                                                "target_scores": {"a": 0}},
+                                               {"input": "y", "target": "b",
+                                                "target_scores": {"b": 1, "c": 0}}]})
+    task, = load_task_file(path, "toy")
+    assert task.examples[0].targets == ("a",) and task.examples[0].target_scores == (0.0,)
