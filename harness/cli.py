@@ -179,14 +179,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from harness.display import side_by_side
-    from harness.sweep import Shard, expand, run_sweep
+    from harness.sweep import ModelOptions, Shard, expand, run_sweep
 
     points = expand(args.models, args.family, args.sizes, args.revisions)
     shard = Shard.parse(args.shard) if args.shard else Shard()
+    options = ModelOptions(dtype=args.dtype, device=args.device, batch_size=args.batch_size,
+                           boundary=args.boundary, allow_pickle=args.allow_pickle)
     started = time.perf_counter()
-    summaries = run_sweep(points, _settings(args), dtype=args.dtype, device=args.device,
-                          batch_size=args.batch_size, boundary=args.boundary,
-                          allow_pickle=args.allow_pickle, shard=shard)
+    summaries = run_sweep(points, _settings(args), options, shard=shard)
     if not distributed.current().is_main:
         return 0
     if summaries:

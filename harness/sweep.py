@@ -125,6 +125,17 @@ def expand(models: str | None = None, family: str | None = None, sizes: str | No
     return points
 
 
+@dataclass(frozen=True)
+class ModelOptions:
+    """How every checkpoint of a sweep is loaded (the `harness.models.load_model` options)."""
+
+    dtype: str = "auto"
+    device: str = "auto"
+    batch_size: str = "auto"
+    boundary: str = "natural"
+    allow_pickle: bool = False
+
+
 def _run_finished(out: Path, model: dict[str, Any], task: Task, shots: int,
                   settings: EvalSettings) -> bool:
     """True when the run folder already has records for all requested examples."""
@@ -145,29 +156,18 @@ def _run_finished(out: Path, model: dict[str, Any], task: Task, shots: int,
     return wanted <= set(results.load_done(folder))
 
 
-def _finished(out: Path, point: Point, dtype: str, boundary: str, settings: EvalSettings,
+def _finished(out: Path, point: Point, options: ModelOptions, settings: EvalSettings,
               runs: Sequence[tuple[Task, int]]) -> bool:
     """True when every run of `point` in `runs` is finished, decided without loading the
     model: a pending run (or a changed task file or generation setting) means False, and
     the model is loaded; the loaded model's full identity is then checked by the runner
     before anything is reused."""
-    if dtype not in ("auto", "float32", "fp32"):
+    if options.dtype not in ("auto", "float32", "fp32"):
         return False
     source = resolve(point.model, point.revision)
     model = {"name": source.name, "revision": source.revision, "dtype": "float32",
-             "boundary": boundary}
+             "boundary": options.boundary}
     return all(_run_finished(out, model, task, shots, settings) for task, shots in runs)
-
-
-@dataclass(frozen=True)
-class ModelOptions:
-    """How every checkpoint of a sweep is loaded (the `harness.models.load_model` options)."""
-
-    dtype: str = "auto"
-    device: str = "auto"
-    batch_size: str = "auto"
-    boundary: str = "natural"
-    allow_pickle: bool = False
 
 
 def _run_point(point: Point, runs: Sequence[tuple[Task, int]], settings: EvalSettings,
@@ -185,13 +185,11 @@ def _run_point(point: Point, runs: Sequence[tuple[Task, int]], settings: EvalSet
         gc.collect()
 
 
-def run_sweep(points: Sequence[Point], settings: EvalSettings, *, dtype: str = "auto",
-              device: str = "auto", batch_size: str = "auto", boundary: str = "natural",
-              allow_pickle: bool = False, progress: bool = True,
+def run_sweep(points: Sequence[Point], settings: EvalSettings,
+              options: ModelOptions = ModelOptions(), *, progress: bool = True,
               shard: Shard = Shard()) -> list[dict[str, Any]]:
     """Evaluate this shard's runs (every point x task x shot count by default); return
     their summaries. Each point's summaries enter the results index as soon as it is done."""
-    options = ModelOptions(dtype, device, batch_size, boundary, allow_pickle)
     tasks = load_tasks(settings.tasks, settings.tasks_dir)
     for task in tasks:
         for shots in settings.shots:
@@ -210,7 +208,7 @@ def run_sweep(points: Sequence[Point], settings: EvalSettings, *, dtype: str = "
     try:
         for number, (point, runs) in enumerate(work, start=1):
             label = f"{point.model}@{resolve(point.model, point.revision).revision}"
-            if _finished(settings.out, point, dtype, boundary, settings, runs):
+            if _finished(settings.out, point, options, settings, runs):
                 log.info("[%d/%d] %s: finished earlier, skipped", number, len(work), label)
                 if bar is not None:
                     bar.update(sum(min(len(t.examples), settings.limit or len(t.examples))

@@ -316,7 +316,9 @@ def _format_example(path: Path, idx: int, raw: Any, fmt: dict[str, Any], seed: i
                    value_key=json.dumps(_numeric_key(sample), sort_keys=True))
 
 
-def _load_leaf(path: Path, name: str, data: dict[str, Any], sha256: str, seed: int) -> Task:
+def _check_task_fields(path: Path, data: dict[str, Any]) -> bool:
+    """Validate a leaf task's own fields; return its `append_choices_to_input` as BIG-bench
+    reads it."""
     for key in REQUIRED_KEYS_WITH_EXAMPLES:
         if key not in data:
             raise _fail(path, f"field {key!r} missing", f"a task with examples needs {key!r}")
@@ -344,10 +346,14 @@ def _load_leaf(path: Path, name: str, data: dict[str, Any], sha256: str, seed: i
         append_choices = bool(append_choices)
     if "output_regex" in data:
         _check_regex(path, data["output_regex"])
-    examples = data["examples"]
-    if not isinstance(examples, list) or not examples:
+    if not isinstance(data["examples"], list) or not data["examples"]:
         raise _fail(path, "field 'examples' is not a non-empty list")
+    return append_choices
 
+
+def _load_leaf(path: Path, name: str, data: dict[str, Any], sha256: str, seed: int) -> Task:
+    append_choices = _check_task_fields(path, data)
+    metrics, examples = data["metrics"], data["examples"]
     fmt = {
         "input_prefix": data.get("example_input_prefix", DEFAULT_INPUT_PREFIX),
         "output_prefix": data.get("example_output_prefix", DEFAULT_OUTPUT_PREFIX),
