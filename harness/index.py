@@ -169,8 +169,10 @@ def update(out: Path, summaries: Iterable[dict[str, Any]]) -> int:
     with _locked(out):
         old = _read(path)
         if old is not None and old.num_rows:
-            keep = pc.invert(pc.is_in(old["run_dir"], value_set=new["run_dir"]))
-            new = pa.concat_tables([old.filter(keep), new], promote_options="permissive")
+            replaced = pc.is_in(old["run_dir"], value_set=new["run_dir"])
+            if pc.any(replaced).as_py():  # a rerun: drop its old row (a copy of the table)
+                old = old.filter(pc.invert(replaced))
+            new = pa.concat_tables([old, new], promote_options="permissive")
         _write(new, path)
     return new.num_rows
 
