@@ -10,6 +10,7 @@ the committed summaries. The synthetic index repeats the committed runs' rows (r
 columns and values) under new run folders and revisions until it has `--synthetic` rows;
 an update is one finished run's summary replacing its row (and one adding a new row), as a
 sweep does after each checkpoint. For comparison the old index.json is loaded if present.
+Wall-clock and CPU seconds are both printed (they differ on a shared machine).
 """
 
 from __future__ import annotations
@@ -27,10 +28,15 @@ sys.path.insert(0, str(REPO))
 
 from harness import index  # noqa: E402
 
+# CPU seconds of every timed call (all threads): on a shared machine the wall clock also counts
+# other users' processes, the CPU time of this one does not
+CPU_TIMES: list[float] = []
+
 
 def _timed(fn, *args):
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     value = fn(*args)
+    CPU_TIMES.append(time.process_time() - cpu_started)
     return value, time.perf_counter() - started
 
 
@@ -42,6 +48,8 @@ def _update_times(out: Path, summaries: list[dict], n_updates: int) -> list[floa
         if k % 2:
             summary["model"]["revision"] = f"bench{k}"  # a new run: one more row
         times.append(_timed(index.update, out, [summary])[1])
+    cpu = CPU_TIMES[-n_updates:]
+    print(f"  update CPU time: median {statistics.median(cpu):.3f} s, max {max(cpu):.3f} s")
     return times
 
 
@@ -84,6 +92,7 @@ def main() -> int:
         synthetic.mkdir()
         _, build_s = _timed(index.write_rows, real, rows)
         _, load_s = _timed(index.load, real)
+        print(f"  load CPU time {CPU_TIMES[-1]:.3f} s")
         updates = _update_times(real, summaries, args.updates)
         _report("committed", len(rows), build_s, updates, load_s,
                 (real / index.INDEX_FILE).stat().st_size)
@@ -91,6 +100,7 @@ def main() -> int:
         many = _synthetic(rows, args.synthetic)
         _, build_s = _timed(index.write_rows, synthetic, many)
         frame, load_s = _timed(index.load, synthetic)
+        print(f"  load CPU time {CPU_TIMES[-1]:.3f} s")
         assert len(frame) == args.synthetic
         updates = _update_times(synthetic, summaries, args.updates)
         _report("synthetic", args.synthetic, build_s, updates, load_s,

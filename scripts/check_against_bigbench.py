@@ -166,26 +166,29 @@ def check_leaf(fns: dict, task: Task, max_queries: int, counts: collections.Coun
         counts[f"partial|{shots}"] += limit is not None
 
 
-def check_all(fns: dict, tasks_dir: Path, max_queries: int) -> int:
-    """Every JSON task under `tasks_dir`; prints the counts per shot count."""
+def check_all(fns: dict, tasks_dir: Path, max_queries: int, start_after: str | None = None
+              ) -> int:
+    """Every JSON task under `tasks_dir` (after `start_after`, to resume an interrupted run);
+    prints the counts per shot count."""
     counts: collections.Counter = collections.Counter()
     refused = []
     n_leaves = 0
-    names = available_tasks(tasks_dir)
+    names = [n for n in available_tasks(tasks_dir) if start_after is None or n > start_after]
     for number, name in enumerate(names, start=1):
         try:
             leaves = load_tasks(name, tasks_dir)
         except HarnessError as exc:
             refused.append(f"{name}: {exc}")
             continue
-        before = sum(counts[f"prompts|{s}"] for s in SHOTS), sum(counts[f"differ|{s}"] for s in SHOTS)
+        before = counts.copy()
         for task in leaves:
             n_leaves += 1
             check_leaf(fns, task, max_queries, counts)
         # per-task counts, so an interrupted run still says what it compared
-        print(f"[{number}/{len(names)}] {name}: {len(leaves)} (sub)task(s), "
-              f"{sum(counts[f'prompts|{s}'] for s in SHOTS) - before[0]} prompts, "
-              f"{sum(counts[f'differ|{s}'] for s in SHOTS) - before[1]} differ",
+        per_shot = ", ".join(f"shots={s}: {counts[f'prompts|{s}'] - before[f'prompts|{s}']} "
+                             f"prompts, {counts[f'differ|{s}'] - before[f'differ|{s}']} differ"
+                             for s in SHOTS)
+        print(f"[{number}/{len(names)}] {name}: {len(leaves)} (sub)task(s); {per_shot}",
               file=sys.stderr, flush=True)
     for line in refused:
         print(f"REFUSED {line}", file=sys.stderr)
@@ -212,6 +215,8 @@ def main() -> int:
     parser.add_argument("--max-queries", type=int, default=1000,
                         help="with --all: above this many examples, 1- and 3-shot prompts are "
                              "compared on the first N queries of the draw (default 1000)")
+    parser.add_argument("--start-after", metavar="TASK",
+                        help="with --all: only tasks after TASK by name (resume an interrupted run)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -220,7 +225,7 @@ def main() -> int:
         sdist = args.sdist or download_sdist(Path(tmp))
         fns = bigbench_functions(sdist)
     if args.all:
-        return check_all(fns, args.tasks_dir, args.max_queries)
+        return check_all(fns, args.tasks_dir, args.max_queries, args.start_after)
 
     n_prompts, n_mismatch, digests = check_bundled(fns)
     print(f"{n_prompts} prompts compared with BIG-bench 1.0.0, {n_mismatch} differ")
