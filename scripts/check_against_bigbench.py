@@ -166,14 +166,20 @@ def check_leaf(fns: dict, task: Task, max_queries: int, counts: collections.Coun
         counts[f"partial|{shots}"] += limit is not None
 
 
-def check_all(fns: dict, tasks_dir: Path, max_queries: int, start_after: str | None = None
+def _task_bytes(tasks_dir: Path, name: str) -> int:
+    return sum(p.stat().st_size for p in (tasks_dir / name).rglob("task.json"))
+
+
+def check_all(fns: dict, tasks_dir: Path, max_queries: int, skip: frozenset[str] = frozenset()
               ) -> int:
-    """Every JSON task under `tasks_dir` (after `start_after`, to resume an interrupted run);
-    prints the counts per shot count."""
+    """Every JSON task under `tasks_dir` but those in `skip` (done by an interrupted run),
+    smallest first, so a run cut short has compared as many tasks as it could; prints the
+    counts per shot count."""
     counts: collections.Counter = collections.Counter()
     refused = []
     n_leaves = 0
-    names = [n for n in available_tasks(tasks_dir) if start_after is None or n > start_after]
+    names = sorted((n for n in available_tasks(tasks_dir) if n not in skip),
+                   key=lambda n: _task_bytes(tasks_dir, n))
     for number, name in enumerate(names, start=1):
         try:
             leaves = load_tasks(name, tasks_dir)
@@ -215,8 +221,9 @@ def main() -> int:
     parser.add_argument("--max-queries", type=int, default=1000,
                         help="with --all: above this many examples, 1- and 3-shot prompts are "
                              "compared on the first N queries of the draw (default 1000)")
-    parser.add_argument("--start-after", metavar="TASK",
-                        help="with --all: only tasks after TASK by name (resume an interrupted run)")
+    parser.add_argument("--skip", type=Path, metavar="FILE",
+                        help="with --all: task names (one a line) to leave out, e.g. those an "
+                             "interrupted run's log shows done")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -225,7 +232,8 @@ def main() -> int:
         sdist = args.sdist or download_sdist(Path(tmp))
         fns = bigbench_functions(sdist)
     if args.all:
-        return check_all(fns, args.tasks_dir, args.max_queries, args.start_after)
+        skip = frozenset(args.skip.read_text(encoding="utf-8").split()) if args.skip else frozenset()
+        return check_all(fns, args.tasks_dir, args.max_queries, skip)
 
     n_prompts, n_mismatch, digests = check_bundled(fns)
     print(f"{n_prompts} prompts compared with BIG-bench 1.0.0, {n_mismatch} differ")
