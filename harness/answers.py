@@ -36,7 +36,8 @@ def extract_answer(text: str, output_regex: str | None, stop_string: str | None,
     Optionally cut to `max_chars` characters (BIG-bench's evaluate script passes 30, which
     makes long targets unreachable; off by default here). Then cut after the first
     `stop_string` if it occurs at index > 0 (kept). Then keep the first match of
-    `output_regex`, or "" when nothing matches. Returns (answer, whether the regex matched;
+    `output_regex` (its group when it has one capturing group), or "" when nothing matches.
+    Returns (answer, whether the regex matched;
     None without a regex), so a no-match is never confused with an empty answer.
     """
     if max_chars:
@@ -48,7 +49,12 @@ def extract_answer(text: str, output_regex: str | None, stop_string: str | None,
     if not output_regex:
         return text, None
     match = re.search(output_regex, text)
-    return (match.group(0), True) if match else ("", False)
+    if match is None:
+        return "", False
+    # one capturing group: its text, as BIG-bench's `re.findall(...)[0]` gives ("" when the
+    # group took no part in the match)
+    answer = (match.group(1) or "") if match.re.groups == 1 else match.group(0)
+    return answer, True
 
 
 def postprocess(text: str, output_regex: str | None, stop_string: str | None,

@@ -48,12 +48,12 @@ def _positive_int(text: str) -> int:
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
-    from harness.tasks import available_tasks, load_tasks
+    from harness.tasks import available_tasks, load_tasks, programmatic_tasks
 
     rows = [("task", "examples", "choices", "preferred metric", "metrics")]
     total = 0
-    for top in available_tasks():
-        for task in load_tasks(top):
+    for top in available_tasks(args.dir):
+        for task in load_tasks(top, args.dir):
             choices = "-" if task.n_choices is None else (
                 str(task.n_choices[0]) if task.n_choices[0] == task.n_choices[1]
                 else f"{task.n_choices[0]}-{task.n_choices[1]}")
@@ -64,13 +64,17 @@ def cmd_tasks(args: argparse.Namespace) -> int:
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
     print(f"{len(rows) - 1} (sub)tasks, {total} examples")
+    skipped = programmatic_tasks(args.dir)
+    if skipped:
+        print(f"skipped {len(skipped)} programmatic task(s), Python code the harness never runs: "
+              f"{', '.join(skipped)}")
     return 0
 
 
 def cmd_prompts(args: argparse.Namespace) -> int:
     from harness.tasks import load_tasks, render
 
-    for task in load_tasks(args.task):
+    for task in load_tasks(args.task, args.tasks_dir):
         for prompt in render(task, args.shots, args.limit):
             print(json.dumps(prompt.to_json(), ensure_ascii=False))
     return 0
@@ -87,6 +91,13 @@ def _batch_size(text: str) -> str:
     if text != "auto":
         _positive_int(text)
     return text
+
+
+def _add_tasks_dir(p: argparse.ArgumentParser, flag: str = "--tasks-dir") -> None:
+    p.add_argument(flag, dest="tasks_dir" if flag == "--tasks-dir" else "dir", type=Path,
+                   default=None, help="folder of BIG-bench tasks that names resolve in (default: "
+                   "the bundled tasks/bigbench, or $HARNESS_TASKS_DIR), e.g. tasks/bigbench-all "
+                   "from scripts/fetch_bigbench_tasks.py --all")
 
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:
@@ -110,7 +121,9 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tasks", default="emoji_movie,periodic_elements,arithmetic",
-                   help="comma-separated tasks or task/subtask (default: all three)")
+                   help="comma-separated tasks or task/subtask (default: all three), or paths "
+                        "to a BIG-bench task.json or task folder")
+    _add_tasks_dir(p)
     p.add_argument("--shots", type=_shots_list, default=(0,), help="shot counts, e.g. 0 or 0,1,3")
     p.add_argument("--limit", type=_positive_int, default=None,
                    help="at most K examples per subtask (BIG-bench's max_examples draw)")
@@ -148,7 +161,7 @@ def _settings(args: argparse.Namespace):
     return EvalSettings(
         tasks=tuple(t for t in args.tasks.split(",") if t.strip()), shots=args.shots,
         limit=args.limit, out=args.out, overwrite=args.overwrite, chunk_size=args.chunk_size,
-        demo_labels=args.demo_labels, command=_command_line(),
+        demo_labels=args.demo_labels, command=_command_line(), tasks_dir=args.tasks_dir,
         generation=GenerationSettings(max_new_tokens=args.max_new_tokens,
                                       early_stop=not args.no_early_stop,
                                       max_chars=args.bigbench_max_chars))
@@ -157,13 +170,14 @@ def _settings(args: argparse.Namespace):
 def cmd_eval(args: argparse.Namespace) -> int:
     from harness import results
     from harness.display import side_by_side
+    from harness.index import update as update_index
     from harness.models import load_model, resolve
     from harness.runner import evaluate
     from harness.tasks import check_shots_and_limit, load_tasks
 
     settings = _settings(args)
     resolve(args.model, args.revision)  # fail on a typo before loading anything
-    for task in load_tasks(settings.tasks):
+    for task in load_tasks(settings.tasks, settings.tasks_dir):
         for shots in settings.shots:
             check_shots_and_limit(task, shots, settings.limit)
     check_writable(settings.out)  # before the model loads
@@ -175,13 +189,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     summaries = evaluate(backend, settings)
     if not distributed.current().is_main:
         return 0
+    update_index(settings.out, summaries)  # the results index holds every run, eval's too
     info = backend.info
     print(f"{info.name}@{info.revision}: {info.total_params:,} parameters "
           f"({info.non_embedding_params:,} non-embedding), {info.dtype} on {info.device}, "
           f"batch size {args.batch_size}, boundary {info.boundary}")
     print(side_by_side(summaries))
     folders = [results.run_dir(settings.out, info.to_json(), task.name, shots, settings.demo_labels)
-               for task in load_tasks(settings.tasks) for shots in settings.shots]
+               for task in load_tasks(settings.tasks, settings.tasks_dir) for shots in settings.shots]
     new, reused = _session_counts(folders)
     print(f"load {loaded - started:.1f} s, evaluation {time.perf_counter() - loaded:.1f} s: "
           f"{new} examples evaluated now, {reused} reused from earlier runs in "
@@ -223,21 +238,33 @@ def _check_against_evidence(folders: Sequence[Path], evidence: Path, out: Path) 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from harness.display import side_by_side
-    from harness.sweep import expand, run_sweep
+    from harness.sweep import ModelOptions, Shard, expand, run_sweep
 
     points = expand(args.models, args.family, args.sizes, args.revisions)
     check_writable(args.out)  # before the first model loads
+    shard = Shard.parse(args.shard) if args.shard else Shard()
+    options = ModelOptions(dtype=args.dtype, device=args.device, batch_size=args.batch_size,
+                           boundary=args.boundary, allow_pickle=args.allow_pickle)
     started = time.perf_counter()
-    summaries = run_sweep(points, _settings(args), dtype=args.dtype, device=args.device,
-                          batch_size=args.batch_size, boundary=args.boundary,
-                          allow_pickle=args.allow_pickle)
+    summaries = run_sweep(points, _settings(args), options, shard=shard)
     if not distributed.current().is_main:
         return 0
     if summaries:
         print(side_by_side(summaries, with_model=True))
     print(f"{len(points)} checkpoint(s), {len(summaries)} run(s) evaluated in "
-          f"{time.perf_counter() - started:.1f} s (finished runs are skipped); index in "
-          f"{args.out / 'index.csv'}")
+          f"{time.perf_counter() - started:.1f} s (finished runs are skipped)"
+          f"{'' if shard.count == 1 else f', shard {shard.index}/{shard.count}'}; index in "
+          f"{args.out / 'index.parquet'}")
+    return 0
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from harness.index import INDEX_FILE, rebuild
+
+    started = time.perf_counter()
+    n_runs = rebuild(args.results)
+    print(f"{args.results / INDEX_FILE}: {n_runs} run(s) indexed in "
+          f"{time.perf_counter() - started:.1f} s")
     return 0
 
 
@@ -374,6 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 parser_class=_Parser)
 
     p = sub.add_parser("tasks", help="list tasks and subtasks with example and choice counts")
+    _add_tasks_dir(p, "--dir")
     p.set_defaults(func=cmd_tasks)
 
     p = sub.add_parser("prompts", help="print the exact prompts BIG-bench would give a model (JSONL)")
@@ -381,6 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shots", type=_non_negative_int, default=0, help="few-shot examples (default 0)")
     p.add_argument("--limit", type=_positive_int, default=None,
                    help="at most K queries per subtask (BIG-bench's max_examples draw)")
+    _add_tasks_dir(p)
     p.set_defaults(func=cmd_prompts)
 
     p = sub.add_parser("eval", help="evaluate one model on tasks; print every metric side by side")
@@ -400,9 +429,17 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--sizes", help="sizes of --family, e.g. 70m,160m,410m")
     which.add_argument("--revisions", help="stepN,stepM,... for every model, or 'all' "
                                            "(every checkpoint of a local family)")
+    p.add_argument("--shard", metavar="I/N",
+                   help="run only the I-th (0-based) of N disjoint slices of the sweep's runs, "
+                        "e.g. $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT in a job array")
     _add_model_options(p)
     _add_run_options(p)
     p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("index", help="rebuild RESULTS/index.parquet from every summary.json")
+    p.add_argument("results", type=Path, nargs="?", default=Path("results"),
+                   help="results root holding runs/ (default results)")
+    p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("rescore", help="recompute summaries from stored raw outputs (no model)")
     p.add_argument("path", type=Path, nargs="?", default=Path("results/runs"),

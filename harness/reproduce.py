@@ -181,7 +181,10 @@ def _rerun(backend, run: CommittedRun, evidence: Path, k: int, seed: int,
                                                                    identity["tokenizer"]):
         return Comparison(setting, 0, 0, 0, math.inf, (), "the model here has other weights "
                           "or another tokenizer than the committed run")
-    task, prompts = _prompts(identity["task"], identity["shots"], identity["demo_labels"])
+    try:
+        task, prompts = _prompts(identity["task"], identity["shots"], identity["demo_labels"])
+    except HarnessError as exc:
+        return Comparison(setting, 0, 0, 0, math.inf, (), f"the task does not load here ({exc})")
     if task.sha256 != identity["task_sha256"]:
         return Comparison(setting, 0, 0, 0, math.inf, (), "the task file differs from the "
                           "committed run's (sha256)")

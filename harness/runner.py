@@ -71,6 +71,7 @@ class EvalSettings:
     n_boot: int = 1000
     boot_seed: int = 0
     command: str | None = None  # what the user typed, recorded as provenance
+    tasks_dir: Path | None = None  # where task names resolve; None: the bundled tasks
 
 
 def prompt_sha256(prompt: Prompt) -> str:
@@ -282,7 +283,7 @@ def summarize_run(folder: Path, wanted: set[tuple[int, str]] | None = None, n_bo
 def evaluate(backend: Backend, settings: EvalSettings, progress: bool = True
              ) -> list[dict[str, Any]]:
     """Evaluate every requested task and shot count with one loaded model."""
-    tasks = load_tasks(settings.tasks)
+    tasks = load_tasks(settings.tasks, settings.tasks_dir)
     for task in tasks:
         demos.relabeler(task, settings.demo_labels)  # fails early on an unsupported task
         for shots in settings.shots:

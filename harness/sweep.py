@@ -3,37 +3,33 @@
 A sweep is a list of (model, revision) points. Each is loaded, evaluated on every task and
 shot count, and freed before the next. A point whose runs are all finished is skipped
 without loading it; a half-finished run resumes at example level (harness.runner). One
-progress bar with ETA covers the whole sweep. `build_index` gathers every summary under a
-results root into results/index.json and a tidy results/index.csv (one row per model x
-task x shots x metric) for pandas or a notebook.
+progress bar with ETA covers the whole sweep. After each checkpoint its summaries go into
+the results index (harness.index: results/index.parquet, one row per run).
+
+`--shard i/N` runs the i-th of N disjoint slices of the sweep's runs (checkpoint x task x
+shots), so a plain job array covers a sweep without a scheduler: every shard computes the
+same ordered list of runs from the same arguments and takes its own contiguous block.
 """
 
 from __future__ import annotations
 
-import csv
 import gc
-import io
 import json
 import logging
-import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import demos, distributed, results
+from harness import demos, distributed, index, results
 from harness.errors import HarnessError
-from harness.io import atomic_write_json, atomic_write_text
-from harness.locations import locate
 from harness.models.registry import LADDER_ALIASES, PYTHIA_SIZES, family_aliases, resolve, step_folders
 from harness.runner import EvalSettings, evaluate_task, prompt_sha256
-from harness.tasks import check_shots_and_limit, load_tasks, render
+from harness.tasks import Task, check_shots_and_limit, load_tasks, render
 
 log = logging.getLogger(__name__)
 
-# Tokens per optimiser step, for the "tokens seen" axis (Pythia: 1024 sequences x 2048).
-PYTHIA_TOKENS_PER_STEP = 2_097_152
 # Real pretrained models from three families, by total parameters (published: 135M, 268M,
 # 494M, 1.54B): a cross-family series, not one family's scaling.
 LADDER_FAMILY = ("smollm2-135m", *LADDER_ALIASES)
@@ -43,6 +39,46 @@ LADDER_FAMILY = ("smollm2-135m", *LADDER_ALIASES)
 class Point:
     model: str
     revision: str | None
+
+
+@dataclass(frozen=True)
+class Shard:
+    """The `index`-th (0-based) of `count` slices of a sweep: `--shard i/N`."""
+
+    index: int = 0
+    count: int = 1
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        """'3/8' -> Shard(3, 8); 0 <= i < N, as Slurm's $SLURM_ARRAY_TASK_ID/COUNT with
+        --array=0-(N-1)."""
+        left, slash, right = text.partition("/")
+        try:
+            shard = cls(int(left), int(right)) if slash else None
+        except ValueError:
+            shard = None
+        if shard is None or shard.count < 1 or not 0 <= shard.index < shard.count:
+            raise HarnessError(f"--shard {text!r} is not i/N with 0 <= i < N (e.g. 0/4 ... 3/4)")
+        return shard
+
+    def select(self, units: Sequence) -> list:
+        """This shard's contiguous block of `units`: blocks differ in size by at most one,
+        are disjoint and together are `units`; contiguity keeps a checkpoint's runs in as
+        few shards as possible, so each shard loads few models."""
+        begin = len(units) * self.index // self.count
+        end = len(units) * (self.index + 1) // self.count
+        return list(units[begin:end])
+
+
+def plan(points: Sequence[Point], tasks: Sequence[Task], shots: Sequence[int],
+         shard: Shard = Shard()) -> list[tuple[Point, list[tuple[Task, int]]]]:
+    """The runs of a sweep (checkpoint x task x shots, in that order) that `shard` does,
+    grouped by checkpoint so that each model is loaded once."""
+    units = [(point, task, n) for point in points for task in tasks for n in shots]
+    grouped: dict[Point, list[tuple[Task, int]]] = {}
+    for point, task, n in shard.select(units):
+        grouped.setdefault(point, []).append((task, n))
+    return list(grouped.items())
 
 
 def expand(models: str | None = None, family: str | None = None, sizes: str | None = None,
@@ -98,160 +134,123 @@ def expand(models: str | None = None, family: str | None = None, sizes: str | No
     return points
 
 
-def _finished(out: Path, point: Point, dtype: str, boundary: str, settings: EvalSettings,
-              tasks: Sequence) -> bool:
-    """True when every run of `point` already has records for all requested examples.
+@dataclass(frozen=True)
+class ModelOptions:
+    """How every checkpoint of a sweep is loaded (the `harness.models.load_model` options)."""
 
-    Decided without loading the model: a pending run (or a changed task file or generation
-    setting) means False, and the model is loaded; the loaded model's full identity is then
-    checked by the runner before anything is reused.
-    """
-    if dtype not in ("auto", "float32", "fp32"):
+    dtype: str = "auto"
+    device: str = "auto"
+    batch_size: str = "auto"
+    boundary: str = "natural"
+    allow_pickle: bool = False
+
+
+def _run_finished(out: Path, model: dict[str, Any], task: Task, shots: int,
+                  settings: EvalSettings) -> bool:
+    """True when the run folder already has records for all requested examples."""
+    folder = results.run_dir(out, model, task.name, shots, settings.demo_labels)
+    if not (folder / "summary.json").exists():
+        return False
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return False
+    identity = manifest.get("identity", {})
+    if (identity.get("task_sha256") != task.sha256
+            or identity.get("generation") != settings.generation.to_json(task)):
+        return False
+    relabel = demos.relabeler(task, settings.demo_labels)
+    wanted = {(p.idx, prompt_sha256(p))
+              for p in render(task, shots, settings.limit, relabel=relabel)}
+    return wanted <= set(results.load_done(folder))
+
+
+def _finished(out: Path, point: Point, options: ModelOptions, settings: EvalSettings,
+              runs: Sequence[tuple[Task, int]]) -> bool:
+    """True when every run of `point` in `runs` is finished, decided without loading the
+    model: a pending run (or a changed task file or generation setting) means False, and
+    the model is loaded; the loaded model's full identity is then checked by the runner
+    before anything is reused."""
+    if options.dtype not in ("auto", "float32", "fp32"):
         return False
     source = resolve(point.model, point.revision)
     model = {"name": source.name, "revision": source.revision, "dtype": "float32",
-             "boundary": boundary}
-    for task in tasks:
-        for shots in settings.shots:
-            folder = results.run_dir(out, model, task.name, shots, settings.demo_labels)
-            summary = folder / "summary.json"
-            if not summary.exists():
-                return False
-            try:
-                manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError):
-                return False
-            identity = manifest.get("identity", {})
-            if (identity.get("task_sha256") != task.sha256
-                    or identity.get("generation") != settings.generation.to_json(task)):
-                return False
-            relabel = demos.relabeler(task, settings.demo_labels)
-            wanted = {(p.idx, prompt_sha256(p))
-                      for p in render(task, shots, settings.limit, relabel=relabel)}
-            if not wanted <= set(results.load_done(folder)):
-                return False
-    return True
+             "boundary": options.boundary}
+    return all(_run_finished(out, model, task, shots, settings) for task, shots in runs)
 
 
-def run_sweep(points: Sequence[Point], settings: EvalSettings, *, dtype: str = "auto",
-              device: str = "auto", batch_size: str = "auto", boundary: str = "natural",
-              allow_pickle: bool = False, progress: bool = True) -> list[dict[str, Any]]:
-    """Evaluate every point on every task and shot count; return all summaries."""
+def _run_point(point: Point, runs: Sequence[tuple[Task, int]], settings: EvalSettings,
+               options: ModelOptions, bar: Any) -> list[dict[str, Any]]:
     from harness.models import load_model
 
-    tasks = load_tasks(settings.tasks)
+    backend = load_model(point.model, point.revision, dtype=options.dtype, device=options.device,
+                         batch_size=options.batch_size, boundary=options.boundary,
+                         allow_pickle=options.allow_pickle)
+    try:
+        return [evaluate_task(backend, task, shots, settings, bar) for task, shots in runs]
+    finally:
+        backend.close()
+        del backend
+        gc.collect()
+
+
+def run_sweep(points: Sequence[Point], settings: EvalSettings,
+              options: ModelOptions = ModelOptions(), *, progress: bool = True,
+              shard: Shard = Shard()) -> list[dict[str, Any]]:
+    """Evaluate this shard's runs (every point x task x shot count by default); return
+    their summaries. Each point's summaries enter the results index as soon as it is done."""
+    tasks = load_tasks(settings.tasks, settings.tasks_dir)
     for task in tasks:
         for shots in settings.shots:
             check_shots_and_limit(task, shots, settings.limit)
     for point in points:  # fail on a bad name or revision before the first load
         resolve(point.model, point.revision)
-    per_point = sum(min(len(t.examples), settings.limit or len(t.examples))
-                    for t in tasks for _ in settings.shots)
+    work = plan(points, tasks, settings.shots, shard)
     bar = None
     if progress and distributed.current().is_main:
         from tqdm import tqdm
 
-        bar = tqdm(total=per_point * len(points), unit="ex", desc="sweep", dynamic_ncols=True,
-                   file=sys.stderr)
+        total = sum(min(len(t.examples), settings.limit or len(t.examples))
+                    for _, runs in work for t, _ in runs)
+        bar = tqdm(total=total, unit="ex", desc="sweep", dynamic_ncols=True, file=sys.stderr)
     summaries: list[dict[str, Any]] = []
     try:
-        for number, point in enumerate(points, start=1):
+        for number, (point, runs) in enumerate(work, start=1):
             label = f"{point.model}@{resolve(point.model, point.revision).revision}"
-            if _finished(settings.out, point, dtype, boundary, settings, tasks):
-                log.info("[%d/%d] %s: finished earlier, skipped", number, len(points), label)
+            if _finished(settings.out, point, options, settings, runs):
+                log.info("[%d/%d] %s: finished earlier, skipped", number, len(work), label)
                 if bar is not None:
-                    bar.update(per_point)
+                    bar.update(sum(min(len(t.examples), settings.limit or len(t.examples))
+                                   for t, _ in runs))
                 continue
             if bar is not None:
-                bar.set_description(f"[{number}/{len(points)}] {label}")
-            backend = load_model(point.model, point.revision, dtype=dtype, device=device,
-                                 batch_size=batch_size, boundary=boundary,
-                                 allow_pickle=allow_pickle)
-            try:
-                for task in tasks:
-                    for shots in settings.shots:
-                        summaries.append(evaluate_task(backend, task, shots, settings, bar))
-            finally:
-                backend.close()
-                del backend
-                gc.collect()
+                bar.set_description(f"[{number}/{len(work)}] {label}")
+            done = _run_point(point, runs, settings, options, bar)
+            if distributed.current().is_main:
+                index.update(settings.out, done)
+            summaries.extend(done)
     finally:
         if bar is not None:
             bar.close()
-    if distributed.current().is_main:
-        build_index(settings.out)
     return summaries
 
 
-# ---------------------------------------------------------------------------- index
-
-
-def _step(revision: str) -> int | None:
-    match = re.fullmatch(r"step(\d+)", revision or "")
-    return int(match.group(1)) if match else None
-
-
-def _family_info(model: dict[str, Any]) -> dict[str, Any]:
-    """Family, size label, training step and tokens seen of a model, where known."""
-    name, revision = model["name"], model["revision"]
-    step = _step(revision)
-    pythia = re.fullmatch(r"pythia-([0-9.]+[mb])(-deduped)?", name)
-    if pythia:
-        step = 143000 if revision == "main" else step
-        return {"family": "pythia" + (pythia.group(2) or ""), "size": pythia.group(1),
-                "step": step, "tokens_seen": None if step is None else step * PYTHIA_TOKENS_PER_STEP}
-    source = locate(model["source"])
-    manifest = source.parent.parent / "family.json" if source else None
-    if manifest is not None and manifest.is_file():
-        data = json.loads(manifest.read_text(encoding="utf-8"))
-        recipe = data.get("recipe", {})
-        per_step = recipe.get("batch_size", 0) * recipe.get("seq_len", 0)
-        return {"family": data.get("family"), "size": source.parent.name, "step": step,
-                "tokens_seen": None if step is None else step * per_step}
-    return {"family": None, "size": name, "step": step, "tokens_seen": None}
-
-
-INDEX_FIELDS = ("model", "revision", "family", "size", "step", "tokens_seen", "total_params",
-                "non_embedding_params", "dtype", "boundary", "task", "shots", "demo_labels", "n", "metric",
-                "family_of_metric", "mean", "ci_low", "ci_high", "n_valid", "n_nan", "chance",
-                "higher_is_better", "run_dir")
-
-
 def build_index(out: Path) -> list[dict[str, Any]]:
-    """Gather every summary.json under `out`/runs into index.json and a tidy index.csv."""
+    """Deprecated: rebuild `out`/index.parquet and the old `out`/index.json.
+
+    Kept only because harness/report/data.py still reads index.json (for family, size,
+    step, tokens seen per run_dir) and calls this when it is stale; once the report reads
+    `harness.index.load(out)`, delete this and index.json.
+    """
+    from harness.io import atomic_write_json
+
     out = Path(out)
-    rows: list[dict[str, Any]] = []
-    summaries = []
+    index.rebuild(out)
+    entries = []
     for path in sorted((out / "runs").rglob("summary.json")):
-        try:
-            summary = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise HarnessError(f"{path} is unreadable ({exc}); run `harness rescore "
-                               f"{path.parent}` to rebuild it") from None
-        model = summary["model"]
-        info = _family_info(model)
-        run = str(path.parent.relative_to(out))
-        summaries.append({"run_dir": run, **info, "summary": summary})
-        for metric, entry in summary["metrics"].items():
-            rows.append({
-                "model": model["name"], "revision": model["revision"], **info,
-                "total_params": model["total_params"],
-                "non_embedding_params": model["non_embedding_params"], "dtype": model["dtype"],
-                "boundary": model["boundary"], "task": summary["task"]["name"],
-                "shots": summary["shots"], "demo_labels": summary.get("demo_labels", "true"),
-                "n": summary["n"], "metric": metric,
-                "family_of_metric": entry.get("family"), "mean": entry.get("mean"),
-                "ci_low": entry.get("ci_low"), "ci_high": entry.get("ci_high"),
-                "n_valid": entry.get("n"), "n_nan": entry.get("n_nan"),
-                "chance": entry.get("chance"), "higher_is_better": entry.get("higher_is_better"),
-                "run_dir": run,
-            })
-    if not summaries:
-        return rows
-    atomic_write_json(out / "index.json", {"built": results.now(), "runs": summaries})
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=INDEX_FIELDS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(out / "index.csv", buffer.getvalue())
-    return rows
+        summary = json.loads(path.read_text(encoding="utf-8"))
+        entries.append({"run_dir": path.parent.relative_to(out).as_posix(),
+                        **index.family_info(summary["model"]), "summary": summary})
+    if entries:
+        atomic_write_json(out / "index.json", {"built": results.now(), "runs": entries})
+    return entries

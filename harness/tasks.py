@@ -30,7 +30,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -225,9 +225,12 @@ def _check_regex(path: Path, regex: str) -> None:
     except re.error as exc:
         raise _fail(path, f"field 'output_regex': invalid regular expression ({exc})",
                     "fix the pattern") from None
-    if compiled.groups:
-        raise _fail(path, "field 'output_regex': has capturing groups, so BIG-bench's "
-                    "first-match rule returns tuples", "use non-capturing groups (?:...)")
+    # BIG-bench takes `re.findall(regex, text)[0]`: with one group that is the group's text
+    # (what `extract_answer` returns too); with more it is a tuple, which BIG-bench asserts on.
+    if compiled.groups > 1:
+        raise _fail(path, f"field 'output_regex': has {compiled.groups} capturing groups, so "
+                    "BIG-bench's first-match rule returns tuples (its own code stops there)",
+                    "use at most one capturing group, others non-capturing (?:...)")
 
 
 def _is_number(value: Any) -> bool:
@@ -243,6 +246,18 @@ def _numeric_key(value: Any) -> Any:
     if isinstance(value, (bool, int, float)):
         return float(value)
     return value
+
+
+@cache
+def _shown_order(seed: int, n_choices: int) -> tuple[int, ...]:
+    """The order in which BIG-bench shows `n_choices` sorted choices.
+
+    BIG-bench permutes them with a fresh `RandomState(seed)` per example, so the order
+    depends on the count only (permuting a length-n array draws exactly what permuting
+    range(n) draws). Cached: building a RandomState per example was two thirds of the load
+    time of a 57k-example task.
+    """
+    return tuple(int(i) for i in np.random.RandomState(seed).permutation(n_choices))
 
 
 def _format_example(path: Path, idx: int, raw: Any, fmt: dict[str, Any], seed: int,
@@ -277,14 +292,17 @@ def _format_example(path: Path, idx: int, raw: Any, fmt: dict[str, Any], seed: i
                 raise _fail(path, f"{where}: field 'target_scores' value for {choice!r} is "
                             f"{score!r}, not a finite number", "use numbers such as 0 and 1")
         best, worst = max(table.values()), min(table.values())
-        if (len(table) == 1 and best == 0) or (len(table) > 1 and best <= worst):
+        # BIG-bench checks this only where the target must come from the scores (one 1.0.0
+        # example gives a 'target' with an all-zero 'target_scores': it loads there, so here)
+        if "target" not in sample and (
+                (len(table) == 1 and best == 0) or (len(table) > 1 and best <= worst)):
             raise _fail(path, f"{where}: field 'target_scores' marks no choice as correct",
                         "give the correct choice(s) a higher score than the others")
         if fmt["append_choices"]:
-            rng = np.random.RandomState(seed)  # fresh per example, as BIG-bench does
-            shown = rng.permutation(sorted(table.keys()))
+            ordered = sorted(table.keys())
+            shown = [ordered[i] for i in _shown_order(seed, len(ordered))]
             sample["input"] = sample["input"] + fmt["choice_prefix"] + fmt["choice_prefix"].join(
-                str(c) for c in shown)
+                shown)
         if "target" not in sample:
             sample["target"] = [k for k, v in table.items() if v == best][0]
         sample["choice"] = list(table.keys())
@@ -304,7 +322,9 @@ def _format_example(path: Path, idx: int, raw: Any, fmt: dict[str, Any], seed: i
                    value_key=json.dumps(_numeric_key(sample), sort_keys=True))
 
 
-def _load_leaf(path: Path, name: str, data: dict[str, Any], sha256: str, seed: int) -> Task:
+def _check_task_fields(path: Path, data: dict[str, Any]) -> bool:
+    """Validate a leaf task's own fields; return its `append_choices_to_input` as BIG-bench
+    reads it."""
     for key in REQUIRED_KEYS_WITH_EXAMPLES:
         if key not in data:
             raise _fail(path, f"field {key!r} missing", f"a task with examples needs {key!r}")
@@ -321,20 +341,30 @@ def _load_leaf(path: Path, name: str, data: dict[str, Any], sha256: str, seed: i
     for key in STRING_KEYS:
         if key in data and not isinstance(data[key], str):
             raise _fail(path, f"field {key!r} is not a string")
-    for key in ("append_choices_to_input", "absolute_normalization"):
-        if key in data and not isinstance(data[key], bool):
-            raise _fail(path, f"field {key!r} is not true/false")
+    if "absolute_normalization" in data and not isinstance(data["absolute_normalization"], bool):
+        raise _fail(path, "field 'absolute_normalization' is not true/false")
+    append_choices = data.get("append_choices_to_input", True)
+    if not isinstance(append_choices, bool):
+        # BIG-bench tests the value's truth (`if append_choices_to_input:`), so the string
+        # "false" in four 1.0.0 tasks appends the choices; we render what BIG-bench renders.
+        log.warning("%s: field 'append_choices_to_input' is %r, not true/false; taken as %s, "
+                    "as BIG-bench does", path, append_choices, bool(append_choices))
+        append_choices = bool(append_choices)
     if "output_regex" in data:
         _check_regex(path, data["output_regex"])
-    examples = data["examples"]
-    if not isinstance(examples, list) or not examples:
+    if not isinstance(data["examples"], list) or not data["examples"]:
         raise _fail(path, "field 'examples' is not a non-empty list")
+    return append_choices
 
+
+def _load_leaf(path: Path, name: str, data: dict[str, Any], sha256: str, seed: int) -> Task:
+    append_choices = _check_task_fields(path, data)
+    metrics, examples = data["metrics"], data["examples"]
     fmt = {
         "input_prefix": data.get("example_input_prefix", DEFAULT_INPUT_PREFIX),
         "output_prefix": data.get("example_output_prefix", DEFAULT_OUTPUT_PREFIX),
         "choice_prefix": data.get("choice_prefix", DEFAULT_CHOICE_PREFIX),
-        "append_choices": data.get("append_choices_to_input", True),
+        "append_choices": append_choices,
     }
     metric_set = set(metrics)
     needs_target = bool(metric_set & (GENERATIVE_METRICS | SCORING_METRICS))
@@ -390,42 +420,117 @@ def load_task_file(path: Path, name: str, seed: int = SEED) -> list[Task]:
     return tasks
 
 
-def available_tasks(tasks_dir: Path | None = None) -> list[str]:
-    """Names of the top-level tasks under `tasks_dir`."""
-    root = tasks_dir or default_tasks_dir()
+PROGRAMMATIC_LIST = "PROGRAMMATIC.txt"  # written by scripts/fetch_bigbench_tasks.py --all
+
+
+def _tasks_root(tasks_dir: Path | None) -> Path:
+    root = Path(tasks_dir).expanduser() if tasks_dir else default_tasks_dir()
     if not root.is_dir():
-        raise HarnessError(f"task folder {root} does not exist; set HARNESS_TASKS_DIR or run "
-                           "scripts/fetch_bigbench_tasks.py")
-    return sorted(p.parent.name for p in root.glob("*/task.json"))
+        raise HarnessError(f"task folder {root} does not exist; pass --tasks-dir DIR (or set "
+                           "HARNESS_TASKS_DIR), or run scripts/fetch_bigbench_tasks.py")
+    return root
+
+
+def available_tasks(tasks_dir: Path | None = None) -> list[str]:
+    """Names of the top-level JSON tasks under `tasks_dir` (default: the bundled ones)."""
+    return sorted(p.parent.name for p in _tasks_root(tasks_dir).glob("*/task.json"))
+
+
+def programmatic_tasks(tasks_dir: Path | None = None) -> list[str]:
+    """Top-level tasks under `tasks_dir` that are Python code (a task.py, no task.json), plus
+    those the fetch script listed in PROGRAMMATIC.txt. They are skipped: the harness never
+    imports or runs code from a task folder."""
+    root = _tasks_root(tasks_dir)
+    names = {p.parent.name for p in root.glob("*/task.py")
+             if not (p.parent / "task.json").exists()}
+    listed = root / PROGRAMMATIC_LIST
+    if listed.is_file():
+        names |= {line.strip() for line in listed.read_text(encoding="utf-8").splitlines()
+                  if line.strip()}
+    return sorted(names)
+
+
+def _programmatic_error(what: str) -> HarnessError:
+    return HarnessError(f"{what} is a programmatic BIG-bench task (task.py, no task.json); "
+                        "only JSON tasks are supported: the harness never imports or runs code "
+                        "from a task folder")
+
+
+def _path_task(spec: str) -> tuple[Path, str]:
+    """(task file, task name) for a `--tasks` entry that is a path: a task.json (or any
+    .json file) or a folder holding a task.json. A subtask file keeps its container's name
+    in front ("arithmetic/3_digit_addition"), as the bundled names do."""
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        if (path / "task.json").is_file():
+            path = path / "task.json"
+        elif (path / "task.py").is_file():
+            raise _programmatic_error(str(path))
+        else:
+            raise HarnessError(f"{path}: folder has no task.json; name a BIG-bench task folder "
+                               "or its task.json (for a folder of tasks, use --tasks-dir)")
+    elif not path.is_file():
+        raise HarnessError(f"unknown task {spec!r}: not a task name and no such file or folder")
+    if path.name != "task.json":
+        return path, path.stem
+    name = path.parent.name
+    if (path.parent.parent / "task.json").is_file():
+        name = f"{path.parent.parent.name}/{name}"
+    return path, name
+
+
+def _split_variant(spec: str) -> tuple[str, Variant | None]:
+    """'arithmetic@scratchpad' -> ('arithmetic', VARIANTS['scratchpad']); an existing path
+    that happens to hold an '@' is a path."""
+    if "@" not in spec or Path(spec).expanduser().exists():
+        return spec, None
+    name, _, variant_name = spec.rpartition("@")
+    if variant_name not in VARIANTS:
+        raise HarnessError(f"unknown task variant {variant_name!r} in {spec!r}; variants: "
+                           f"{', '.join(VARIANTS)}")
+    return name, VARIANTS[variant_name]
+
+
+def _looks_like_path(spec: str) -> bool:
+    return (spec.endswith(".json") or spec.startswith(("/", ".", "~"))
+            or Path(spec).expanduser().exists())
+
+
+def _named_task(name: str, root: Path) -> Path:
+    """The task.json of a task named relative to the tasks folder, or a clear error."""
+    path = root / name / "task.json"
+    if path.is_file():
+        return path
+    top, _, sub = name.partition("/")
+    if top in programmatic_tasks(root) or (root / name / "task.py").is_file():
+        raise _programmatic_error(f"{name!r} (in {root})")
+    known = available_tasks(root)
+    if top in known and sub:
+        subs = sorted(p.parent.name for p in (root / top).glob("*/task.json"))
+        raise HarnessError(f"unknown subtask {name!r}; {top} has: {', '.join(subs)}")
+    raise HarnessError(f"unknown task {name!r}; available: {', '.join(known)} (in {root}; "
+                       "a subtask is written task/subtask; a path to a task.json also works)")
 
 
 def load_tasks(names: str | Iterable[str], tasks_dir: Path | None = None,
                seed: int = SEED) -> list[Task]:
-    """Resolve task names ('arithmetic', 'arithmetic/3_digit_addition', comma lists) to tasks."""
-    root = tasks_dir or default_tasks_dir()
+    """Resolve `--tasks` entries to tasks: names under `tasks_dir` ('arithmetic',
+    'arithmetic/3_digit_addition', 'arithmetic@scratchpad', comma lists) or paths to a
+    BIG-bench task.json or task folder (a container yields its subtasks)."""
+    root = _tasks_root(tasks_dir)
     if isinstance(names, str):
         names = [n for n in names.split(",") if n.strip()]
-    names = [n.strip().strip("/") for n in names]
+    names = [n.strip() for n in names]
     if not names:
         raise HarnessError(f"no task given; choose from {', '.join(available_tasks(root))}")
     tasks: list[Task] = []
     for spec in names:
-        name, _, variant_name = spec.partition("@")
-        variant = None
-        if variant_name:
-            if variant_name not in VARIANTS:
-                raise HarnessError(f"unknown task variant {variant_name!r} in {spec!r}; variants: "
-                                   f"{', '.join(VARIANTS)}")
-            variant = VARIANTS[variant_name]
-        top, _, sub = name.partition("/")
-        path = root / name / "task.json"
-        if not path.is_file():
-            known = available_tasks(root)
-            if top in known and sub:
-                subs = sorted(p.parent.name for p in (root / top).glob("*/task.json"))
-                raise HarnessError(f"unknown subtask {name!r}; {top} has: {', '.join(subs)}")
-            raise HarnessError(f"unknown task {name!r}; available: {', '.join(known)} "
-                               "(a subtask is written task/subtask)")
+        target, variant = _split_variant(spec)
+        name = target.strip("/")
+        if (root / name / "task.json").is_file() or not _looks_like_path(target):
+            path = _named_task(name, root)
+        else:
+            path, name = _path_task(target)
         loaded = load_task_file(path, name, seed)
         if variant is not None:
             loaded = [replace(t, name=f"{t.name}@{variant.name}", output_regex=variant.output_regex,

@@ -9,13 +9,13 @@ scratchpad variant next to the direct family, and the report compares the two.
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from pathlib import Path
 
 import pytest
 
+from harness import index
 from harness.cli import main
 from harness.report import build_report, figure_files
 
@@ -45,15 +45,39 @@ def test_sweep_covers_every_size_and_step_and_is_indexed(swept, mini_family):
     checkpoints = [(s["name"], c) for s in family["sizes"] for c in s["checkpoints"]]
     summaries = sorted(swept.glob("runs/*/arithmetic/*/shots0/summary.json"))
     assert len(summaries) == len(checkpoints) * len(TASKS)
-    with open(swept / "index.csv", newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    runs = {(r["model"], r["revision"], r["task"]) for r in rows}
+    frame = index.load(swept)
+    assert len(frame) == len(summaries)  # one row per run
+    runs = set(zip(frame["model"], frame["revision"], frame["task"]))
     assert runs == {(m, c, t) for m, c in checkpoints for t in TASKS}
-    # every index row is its summary's number
-    for row in rows[:: max(1, len(rows) // 50)]:
+    assert set(frame["family"]) == {"mini"} and frame["tokens_seen"].notna().all()
+    # every index row holds its summary's numbers
+    for row in frame.to_dict("records"):
         summary = json.loads((swept / row["run_dir"] / "summary.json").read_text())
-        mean = summary["metrics"][row["metric"]]["mean"]
-        assert (math.isnan(mean) and row["mean"] in ("", "nan")) or float(row["mean"]) == pytest.approx(mean)
+        for metric, entry in summary["metrics"].items():
+            value = row[f"{metric}.mean"]
+            assert (math.isnan(entry["mean"]) and math.isnan(value)) or value == entry["mean"]
+
+
+def test_sharded_sweep_equals_the_serial_one(swept, tmp_path):
+    # two shards of a job array into one results folder: together the serial sweep's runs,
+    # with the same numbers, each run once
+    out = tmp_path / "sharded"
+    for shard in ("0/2", "1/2"):
+        argv = ["sweep", "--family", "mini", "--revisions", "all", "--tasks", ",".join(TASKS),
+                "--limit", str(LIMIT), "--out", str(out), "--shard", shard]
+        assert main(argv) == 0
+
+    def means(root: Path) -> dict[str, dict[str, float]]:
+        return {p.parent.relative_to(root).as_posix(): {
+            m: e["mean"] for m, e in json.loads(p.read_text())["metrics"].items()}
+            for p in root.glob("runs/**/summary.json")}
+
+    serial, sharded = means(swept), means(out)
+    assert set(sharded) == set(serial)
+    for run, values in serial.items():
+        assert sharded[run] == pytest.approx(values, nan_ok=True), run
+    frame = index.load(out)
+    assert sorted(frame["run_dir"]) == sorted(serial)
 
 
 def test_a_finished_sweep_is_skipped_without_loading_a_model(swept, capsys):

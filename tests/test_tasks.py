@@ -19,6 +19,7 @@ from harness.tasks import (
     default_tasks_dir,
     load_task_file,
     load_tasks,
+    programmatic_tasks,
     render,
 )
 
@@ -161,6 +162,32 @@ def test_postprocess_rules():
     assert postprocess("abcdefgh", None, None, max_chars=3) == "abc"
 
 
+def test_one_capturing_group_gives_its_text_as_bigbench_findall_does():
+    import re
+
+    # regexes of BIG-bench 1.0.0 tasks (operators; simp_turing_concept, mult_data_wrangling)
+    cases = [(r"([-+]?\d+)[.]{0,1}$", " 42.", None), (r"('.*?')", " it is 'abc' or 'd'", None),
+             (r"a(b)?", "xa", None), (r"([-+]?\d+)[.]{0,1}$", " 7 then 8\n", "\n")]
+    for regex, text, stop in cases:
+        cut = postprocess(text, None, stop)
+        expected = next(iter(re.findall(regex, cut)), "")
+        assert postprocess(text, regex, stop) == expected
+    assert postprocess(" 42.", r"([-+]?\d+)[.]{0,1}$", None) == "42"
+    assert postprocess("xa", r"a(b)?", None) == ""  # the group took no part
+
+
+def test_append_choices_string_false_is_true_as_in_bigbench(tmp_path, caplog):
+    # four BIG-bench 1.0.0 tasks write "false" (a string): BIG-bench's `if` appends the choices
+    path = _write_task(tmp_path, {"append_choices_to_input": "false",
+                                  "metrics": ["multiple_choice_grade"],
+                                  "preferred_score": "multiple_choice_grade",
+                                  "examples": [{"input": "x", "target_scores": {"a": 1, "b": 0}}]})
+    task, = load_task_file(path, "toy")
+    assert task.append_choices_to_input is True
+    assert "\n  choice: " in task.examples[0].input
+    assert "taken as True, as BIG-bench does" in caplog.text
+
+
 @pytest.mark.parametrize("body, expected", [
     ({}, "has no 'examples' and no sub-folders with a task.json"),
     ({"examples": [{"input": "x", "target": "y"}], "preferred_score": None},
@@ -178,8 +205,10 @@ def test_postprocess_rules():
     ({"examples": [{"input": "x", "target": 3}]}, "example 0: field 'target' must be a string"),
     ({"output_regex": "([0-9", "examples": [{"input": "x", "target": "y"}]},
      "field 'output_regex': invalid regular expression"),
-    ({"output_regex": "(\\d+)", "examples": [{"input": "x", "target": "y"}]},
-     "has capturing groups"),
+    ({"output_regex": "(\\d)(\\d)", "examples": [{"input": "x", "target": "y"}]},
+     "has 2 capturing groups"),
+    ({"absolute_normalization": "yes", "examples": [{"input": "x", "target": "y"}]},
+     "field 'absolute_normalization' is not true/false"),
     ({"metrics": ["accuracy"], "examples": [{"input": "x", "target": "y"}]},
      "unsupported metric(s) ['accuracy']"),
     ({"metrics": ["multiple_choice_grade"], "examples": [{"input": "x", "target": "y"}]},
@@ -269,3 +298,100 @@ def test_task_module_imports_without_torch():
             "print(sorted(heavy))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert done.stdout.strip() == "[]", done.stderr
+
+
+# ------------------------------------------------------------------ tasks by path, other folders
+
+BUNDLED = REPO / "tasks" / "bigbench"
+
+
+def test_a_task_json_path_loads_like_its_name():
+    by_name, = load_tasks("emoji_movie")
+    for spec in (str(BUNDLED / "emoji_movie" / "task.json"), str(BUNDLED / "emoji_movie")):
+        by_path, = load_tasks(spec)
+        assert by_path.name == "emoji_movie" and by_path.sha256 == by_name.sha256
+        assert render(by_path, 3) == render(by_name, 3)
+
+
+def test_a_container_path_yields_its_subtasks_and_a_subtask_keeps_its_parent_name():
+    subtasks = load_tasks(str(BUNDLED / "periodic_elements"))
+    assert [t.name for t in subtasks] == ["periodic_elements/subtask_0",
+                                          "periodic_elements/subtask_1"]
+    one, = load_tasks(str(BUNDLED / "arithmetic" / "3_digit_addition" / "task.json") + "@scratchpad")
+    assert one.name == "arithmetic/3_digit_addition@scratchpad" and one.variant is not None
+
+
+def test_a_relative_path_and_any_json_file_name(tmp_path, monkeypatch):
+    path = _write_task(tmp_path, {"examples": [{"input": "x", "target": "y"},
+                                               {"input": "z", "target": "w"}]}, name="mine")
+    other = path.with_name("renamed.json")
+    other.write_bytes(path.read_bytes())
+    monkeypatch.chdir(tmp_path)
+    assert [t.name for t in load_tasks("mine")] == ["mine"]  # exists relative to cwd
+    assert [t.name for t in load_tasks(str(other))] == ["renamed"]
+
+
+def test_tasks_dir_is_a_parameter_and_lists_programmatic_tasks(tmp_path):
+    _write_task(tmp_path, {"examples": [{"input": "x", "target": "y"}]}, name="json_one")
+    (tmp_path / "code_one").mkdir()
+    (tmp_path / "code_one" / "task.py").write_text("raise SystemExit('never run')\n")
+    (tmp_path / "PROGRAMMATIC.txt").write_text("listed_one\n")
+    assert available_tasks(tmp_path) == ["json_one"]
+    assert programmatic_tasks(tmp_path) == ["code_one", "listed_one"]
+    assert [t.name for t in load_tasks("json_one", tmp_path)] == ["json_one"]
+
+
+@pytest.mark.parametrize("make, spec, expected", [
+    (lambda d: (d / "code").mkdir() or (d / "code" / "task.py").write_text("1/0\n"),
+     "{d}/code", "is a programmatic BIG-bench task (task.py, no task.json)"),
+    (lambda d: (d / "code").mkdir() or (d / "code" / "task.py").write_text("1/0\n"),
+     "code", "is a programmatic BIG-bench task"),
+    (lambda d: (d / "PROGRAMMATIC.txt").write_text("gone\n"), "gone",
+     "'gone' (in {d}) is a programmatic BIG-bench task"),
+    (lambda d: (d / "empty").mkdir(), "{d}/empty", "{d}/empty: folder has no task.json"),
+    (lambda d: None, "{d}/nowhere/task.json", "not a task name and no such file or folder"),
+    (lambda d: None, "nothing_here", "unknown task 'nothing_here'; available: "),
+    (lambda d: None, "emoji_movie@nope", "unknown task variant 'nope'"),
+])
+def test_bad_task_specs_give_one_clear_line(tmp_path, make, spec, expected):
+    root = tmp_path / "tasks"
+    root.mkdir()
+    make(root)
+    spec, expected = spec.format(d=root), expected.format(d=root)
+    with pytest.raises(HarnessError) as info:
+        load_tasks(spec, root)
+    assert expected in str(info.value) and "\n" not in str(info.value)
+
+
+def test_cli_tasks_dir_flags(tmp_path):
+    _write_task(tmp_path, {"examples": [{"input": "x", "target": "y"},
+                                        {"input": "z", "target": "w"}]}, name="mine")
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "task.py").write_text("raise SystemExit(1)\n")
+    listing = _cli("tasks", "--dir", str(tmp_path))
+    assert listing.returncode == 0, listing.stderr
+    assert "1 (sub)tasks, 2 examples" in listing.stdout
+    assert "skipped 1 programmatic task(s), Python code the harness never runs: code" in listing.stdout
+    prompts = _cli("prompts", "mine", "--tasks-dir", str(tmp_path), "--shots", "1")
+    assert prompts.returncode == 0, prompts.stderr
+    assert [json.loads(line)["task"] for line in prompts.stdout.splitlines()] == ["mine", "mine"]
+
+
+def test_cached_choice_order_equals_a_fresh_permutation_per_example():
+    from harness.tasks import _shown_order
+
+    rng = np.random.default_rng(0)
+    for n in [1, 2, 3, 5, 7, 17, 118, 300]:
+        keys = sorted({f"c{int(v)}" for v in rng.integers(0, 10**6, size=n)})
+        fresh = np.random.RandomState(42).permutation(keys)  # what BIG-bench does
+        assert [keys[i] for i in _shown_order(42, len(keys))] == [str(k) for k in fresh]
+
+
+def test_all_zero_scores_load_when_a_target_is_given_as_in_bigbench(tmp_path):
+    path = _write_task(tmp_path, {"metrics": ["exact_str_match", "multiple_choice_grade"],
+                                  "examples": [{"input": "x", "target": "a",
+                                                "target_scores": {"a": 0}},
+                                               {"input": "y", "target": "b",
+                                                "target_scores": {"b": 1, "c": 0}}]})
+    task, = load_task_file(path, "toy")
+    assert task.examples[0].targets == ("a",) and task.examples[0].target_scores == (0.0,)
