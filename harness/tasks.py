@@ -69,6 +69,28 @@ def default_tasks_dir() -> Path:
     return Path(env) if env else Path(__file__).resolve().parents[1] / "tasks" / "bigbench"
 
 
+# Tasks this repository generates, in BIG-bench's format but not from BIG-bench: kept beside
+# tasks/bigbench (whose files stay byte-identical to the sdist) and named by their path under
+# tasks/, e.g. "grok/modular_addition" (harness.family.grok_task).
+PROJECT_TASKS_DIR = Path(__file__).resolve().parents[1] / "tasks"
+PROJECT_TASK_GROUPS = ("grok",)
+
+
+def _project_tasks() -> list[str]:
+    return sorted(f"{group}/{p.parent.name}" for group in PROJECT_TASK_GROUPS
+                  for p in (PROJECT_TASKS_DIR / group).glob("*/task.json"))
+
+
+def _task_file(root: Path, name: str) -> Path:
+    """root/<name>/task.json, or the project's own task of that name."""
+    path = root / name / "task.json"
+    if not path.is_file() and name.split("/", 1)[0] in PROJECT_TASK_GROUPS:
+        own = PROJECT_TASKS_DIR / name / "task.json"
+        if own.is_file():
+            return own
+    return path
+
+
 @dataclass(frozen=True)
 class Example:
     """One example after BIG-bench's formatting (before shots).
@@ -390,7 +412,7 @@ def available_tasks(tasks_dir: Path | None = None) -> list[str]:
     if not root.is_dir():
         raise HarnessError(f"task folder {root} does not exist; set HARNESS_TASKS_DIR or run "
                            "scripts/fetch_bigbench_tasks.py")
-    return sorted(p.parent.name for p in root.glob("*/task.json"))
+    return sorted(p.parent.name for p in root.glob("*/task.json")) + _project_tasks()
 
 
 def load_tasks(names: str | Iterable[str], tasks_dir: Path | None = None,
@@ -412,7 +434,7 @@ def load_tasks(names: str | Iterable[str], tasks_dir: Path | None = None,
                                    f"{', '.join(VARIANTS)}")
             variant = VARIANTS[variant_name]
         top, _, sub = name.partition("/")
-        path = root / name / "task.json"
+        path = _task_file(root, name)
         if not path.is_file():
             known = available_tasks(root)
             if top in known and sub:

@@ -38,7 +38,8 @@ def test_task_files_match_the_bigbench_sdist_manifest():
 
 
 def test_inventory_counts():
-    assert available_tasks() == ["arithmetic", "emoji_movie", "periodic_elements"]
+    assert available_tasks() == ["arithmetic", "emoji_movie", "periodic_elements",
+                                 "grok/modular_addition"]
     arithmetic = load_tasks("arithmetic")
     assert len(arithmetic) == 20
     assert sum(len(t.examples) for t in arithmetic) == 15023
