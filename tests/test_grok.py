@@ -130,4 +130,6 @@ def test_committed_grok_family_loads_and_has_learned_its_training_set():
     scores = [exact_str_match(r) for r in records]
     assert sum(scores) / len(scores) >= 0.98
     assert all(r.generation_stop == "eos" for r in records)  # stops after the number
-    assert all(r.target_tokens[0] == (" ", r.targets[0]) for r in records)
+    # the natural boundary scores " 46" after "...A:": the space (learnt, ~certain), then 46
+    assert all(len(r.target_logprobs[0]) == 2 and r.target_logprobs[0][0] > -0.05
+               for r in records)

@@ -169,6 +169,9 @@ def train(recipe: GrokRecipe, split: TableSplit, size: GrokSize, out: Path,
         model.train()
         curve.append(point)
         _save_fp16(model, tokenizer, candidates / f"step{step}")
+        # kept beside the candidates, so `finish` can build the family from a stopped run
+        atomic_write_json(out / ".state" / "curve.json",
+                          {"curve": curve, "train_time_s": round(train_s, 1)})
         log.info("step %d: train acc %.3f, held-out acc %.3f, held-out loss %.3f (%.0f s)",
                  step, point["train_accuracy"], point["heldout_accuracy"],
                  point["heldout_answer_loss"], train_s)
@@ -242,6 +245,34 @@ def select_steps(curve: list[dict], max_checkpoints: int, every: int) -> list[in
     return sorted(chosen | set(pool[:room]))
 
 
+def curve_from_candidates(split: TableSplit, candidates: Path, threads: int = 1) -> dict:
+    """Re-measure every candidate checkpoint (the fp16 weights that get committed, in fp32):
+    the curve of a run that was stopped before it wrote family.json."""
+    import torch
+    from transformers import GPTNeoXForCausalLM
+
+    torch.set_num_threads(threads)
+    tokenizer = build_tokenizer(split.modulus)
+    train_pairs, heldout_pairs = split.pairs()
+    batches = {"train": Batch(prompt_rows(split, train_pairs, tokenizer)),
+               "heldout": Batch(prompt_rows(split, heldout_pairs, tokenizer))}
+    folders = sorted((p for p in candidates.glob("step*") if p.name[4:].isdigit()),
+                     key=lambda p: int(p.name[4:]))
+    if not folders:
+        raise HarnessError(f"no step<N>/ candidates under {candidates}; train first")
+    curve, model = [], None
+    for folder in folders:
+        model = GPTNeoXForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+        point = {"step": int(folder.name[4:])}
+        for part, batch in batches.items():
+            point.update({f"{part}_{k}": round(v, 5) for k, v in measure(model, batch).items()})
+        curve.append(point)
+    total, non_embedding = _parameter_counts(model)
+    return {"curve": curve, "total_params": total, "non_embedding_params": non_embedding,
+            "train_rows": batches["train"].n_rows, "heldout_rows": batches["heldout"].n_rows,
+            "seq_len": int(batches["train"].unit_of.shape[1])}
+
+
 def size_name(total_params: int) -> str:
     return f"grok-{round(total_params / 1000)}k"
 
@@ -313,6 +344,14 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--steps", type=int, default=GrokRecipe.steps)
     run.add_argument("--threads", type=int, default=1)
     run.add_argument("--out", type=Path, default=FAMILY_DIR)
+    finish = sub.add_parser("finish", help="write the family from a stopped run's candidates")
+    finish.add_argument("--task-dir", type=Path, default=TASK_DIR)
+    finish.add_argument("--out", type=Path, default=FAMILY_DIR)
+    finish.add_argument("--train-command", required=True, help="the train command that was run")
+    finish.add_argument("--commit", required=True, help="the commit it was run at")
+    finish.add_argument("--train-time-s", type=float, required=True)
+    finish.add_argument("--wall-time-s", type=float, required=True)
+    finish.add_argument("--note", default="", help="why the run was stopped where it was")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     try:
@@ -321,6 +360,8 @@ def main(argv: list[str] | None = None) -> int:
             for path in write_task(split, args.out):
                 print(f"wrote {path}")
             return 0
+        if args.command == "finish":
+            return _finish_command(args)
         return _train_command(args)
     except HarnessError as exc:
         print(f"harness.family.grok: error: {exc}", file=sys.stderr)
@@ -343,6 +384,26 @@ def _train_command(args) -> int:
     entry = manifest["sizes"][0]
     print(f"{entry['name']}: {len(entry['checkpoints'])} checkpoints, held-out rise "
           f"{entry['rise_window']}; wrote {args.out / 'family.json'}")
+    return 0
+
+
+def _finish_command(args) -> int:
+    from harness.family.train import hardware
+
+    split, size = read_split(args.task_dir), GrokSize("grok")
+    measured = curve_from_candidates(split, args.out / ".state" / "candidates")
+    last = measured["curve"][-1]["step"]
+    recipe = GrokRecipe(steps=last)
+    measured["train_time_s"] = args.train_time_s
+    context = {"command": args.train_command, "harness_commit": args.commit,
+               "hardware": hardware(), "wall_time_s": args.wall_time_s, "threads": 1}
+    manifest = write_family(recipe, split, size, args.out, measured, context)
+    if args.note:
+        manifest["note"] = args.note
+        atomic_write_json(args.out / "family.json", manifest)
+    entry = manifest["sizes"][0]
+    print(f"{entry['name']}: {len(entry['checkpoints'])} checkpoints to step {last}, held-out "
+          f"rise {entry['rise_window']}; wrote {args.out / 'family.json'}")
     return 0
 
 
