@@ -113,6 +113,11 @@ def test_grok_family_fits_its_budget():
     assert 0 < sum(p.stat().st_size for p in weights) <= 15 * 2**20
 
 
+def test_all_committed_families_fit_the_100_mb_budget():
+    weights = [p for p in (REPO / "families").glob("*/*/step*/*") if p.is_file()]
+    assert sum(p.stat().st_size for p in weights) <= 100 * 2**20
+
+
 def test_committed_grok_family_loads_and_has_learned_its_training_set():
     if not (FAMILY / "family.json").exists():
         pytest.skip("grok family not committed")
