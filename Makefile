@@ -27,8 +27,8 @@ opt = $(if $(2),$(1) $(2),)
 run_flags = --tasks $(TASKS) --shots $(SHOTS) $(call opt,--limit,$(LIMIT)) --out $(OUT) \
 	--demo-labels $(DEMO_LABELS)
 
-.PHONY: setup test lint tasks prompts models eval sweep family rescore bench report reproduce fetch \
-	ladder
+.PHONY: setup test lint tasks prompts models eval sweep family grok rescore bench report reproduce \
+	fetch ladder
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -77,6 +77,13 @@ family:
 LADDER ?=
 ladder:
 	$(BIN)/harness ladder $(call opt,--models,$(LADDER))
+
+# The grok family (issue 15): write tasks/grok/modular_addition, then train a 1-layer GPT-NeoX
+# on its train subtask, full batch, one thread (families/grok/).
+GROK_STEPS ?= 11000
+grok:
+	$(BIN)/python -m harness.family.grok task
+	nice -n 10 $(BIN)/python -m harness.family.grok train --steps $(GROK_STEPS) --threads 1
 
 rescore:
 	$(BIN)/harness rescore $(OUT)/runs

@@ -71,6 +71,28 @@ def default_tasks_dir() -> Path:
     return Path(env) if env else REPO / "tasks" / "bigbench"
 
 
+# Tasks this repository generates, in BIG-bench's format but not from BIG-bench: kept beside
+# tasks/bigbench (whose files stay byte-identical to the sdist) and named by their path under
+# tasks/, e.g. "grok/modular_addition" (harness.family.grok_task).
+PROJECT_TASKS_DIR = REPO / "tasks"
+PROJECT_TASK_GROUPS = ("grok",)
+
+
+def _project_tasks() -> list[str]:
+    return sorted(f"{group}/{p.parent.name}" for group in PROJECT_TASK_GROUPS
+                  for p in (PROJECT_TASKS_DIR / group).glob("*/task.json"))
+
+
+def _task_file(root: Path, name: str) -> Path:
+    """root/<name>/task.json, or the project's own task of that name."""
+    path = root / name / "task.json"
+    if not path.is_file() and name.split("/", 1)[0] in PROJECT_TASK_GROUPS:
+        own = PROJECT_TASKS_DIR / name / "task.json"
+        if own.is_file():
+            return own
+    return path
+
+
 @dataclass(frozen=True)
 class Example:
     """One example after BIG-bench's formatting (before shots).
@@ -433,7 +455,8 @@ def _tasks_root(tasks_dir: Path | None) -> Path:
 
 def available_tasks(tasks_dir: Path | None = None) -> list[str]:
     """Names of the top-level JSON tasks under `tasks_dir` (default: the bundled ones)."""
-    return sorted(p.parent.name for p in _tasks_root(tasks_dir).glob("*/task.json"))
+    return (sorted(p.parent.name for p in _tasks_root(tasks_dir).glob("*/task.json"))
+            + _project_tasks())
 
 
 def programmatic_tasks(tasks_dir: Path | None = None) -> list[str]:
@@ -498,7 +521,7 @@ def _looks_like_path(spec: str) -> bool:
 
 def _named_task(name: str, root: Path) -> Path:
     """The task.json of a task named relative to the tasks folder, or a clear error."""
-    path = root / name / "task.json"
+    path = _task_file(root, name)
     if path.is_file():
         return path
     top, _, sub = name.partition("/")

@@ -39,7 +39,8 @@ def test_task_files_match_the_bigbench_sdist_manifest():
 
 
 def test_inventory_counts():
-    assert available_tasks() == ["arithmetic", "emoji_movie", "periodic_elements"]
+    assert available_tasks() == ["arithmetic", "emoji_movie", "periodic_elements",
+                                 "grok/modular_addition"]
     arithmetic = load_tasks("arithmetic")
     assert len(arithmetic) == 20
     assert sum(len(t.examples) for t in arithmetic) == 15023
@@ -289,7 +290,8 @@ def test_cli_prompts_jsonl_and_errors():
     assert bad.stderr.count("\n") == 1 and "unknown task 'arithmetc'" in bad.stderr
     assert "Traceback" not in bad.stderr
     listing = _cli("tasks")
-    assert listing.returncode == 0 and "23 (sub)tasks, 15777 examples" in listing.stdout
+    # 23 BIG-bench (sub)tasks (15,777 examples) and grok/modular_addition (train, heldout)
+    assert listing.returncode == 0 and "25 (sub)tasks, 25186 examples" in listing.stdout
 
 
 def test_task_module_imports_without_torch():
