@@ -455,8 +455,9 @@ def _tasks_root(tasks_dir: Path | None) -> Path:
 
 def available_tasks(tasks_dir: Path | None = None) -> list[str]:
     """Names of the top-level JSON tasks under `tasks_dir` (default: the bundled ones)."""
-    return (sorted(p.parent.name for p in _tasks_root(tasks_dir).glob("*/task.json"))
-            + _project_tasks())
+    root = _tasks_root(tasks_dir)
+    own = _project_tasks() if root == default_tasks_dir() else []  # beside the bundled ones
+    return sorted(p.parent.name for p in root.glob("*/task.json")) + own
 
 
 def programmatic_tasks(tasks_dir: Path | None = None) -> list[str]:

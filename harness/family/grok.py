@@ -38,9 +38,9 @@ from harness.family.grok_model import (
 )
 from harness.family.grok_task import TASK_DIR, TASK_NAME, TableSplit, read_split, write_task
 from harness.io import atomic_write_json
+from harness.repo import REPO
 
 log = logging.getLogger(__name__)
-REPO = Path(__file__).resolve().parents[2]
 FAMILY_DIR = REPO / "families" / "grok"
 FORMAT_ROWS = 256
 
