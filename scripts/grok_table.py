@@ -1,4 +1,4 @@
-"""Print the grok family's curve over training steps from a sweep's index.csv (markdown).
+"""Print the grok family's curve over training steps from a sweep's index (markdown).
 
 Usage:
     harness sweep --family grok --revisions all --tasks grok/modular_addition --out OUT
@@ -11,24 +11,32 @@ Columns: train and held-out exact match, held-out target log-prob (the natural b
 from __future__ import annotations
 
 import argparse
-import csv
+import math
 import sys
 from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # harness, when the package is not installed
+
+from harness.errors import HarnessError  # noqa: E402
+from harness.index import records  # noqa: E402
 
 COLUMNS = (("train", "exact_str_match"), ("heldout", "exact_str_match"),
            ("heldout", "target_logprob"), ("heldout", "p_tok"))
 TASK = "grok/modular_addition"
 
 
-def table(index: Path, steps: set[int] | None = None) -> str:
+def table(out: Path, steps: set[int] | None = None) -> str:
     values: dict[int, dict[tuple[str, str], float]] = {}
-    with index.open(newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            if row["family"] != "grok" or not row["task"].startswith(TASK + "/"):
-                continue
-            key = (row["task"].rsplit("/", 1)[1], row["metric"])
-            if key in COLUMNS and row["step"]:
-                values.setdefault(int(row["step"]), {})[key] = float(row["mean"])
+    wanted = ["family", "task", "step", "shots", *{f"{metric}.mean" for _, metric in COLUMNS}]
+    for row in records(out, wanted):
+        if (row["family"] != "grok" or row["shots"] != 0 or row["step"] is None
+                or not row["task"].startswith(TASK + "/")):
+            continue
+        for subtask, metric in COLUMNS:
+            mean = row.get(f"{metric}.mean")
+            if row["task"].endswith("/" + subtask) and mean is not None and not math.isnan(mean):
+                values.setdefault(int(row["step"]), {})[(subtask, metric)] = float(mean)
     lines = ["| step | train EM | held-out EM | held-out target log-prob | held-out p_tok |",
              "|---|---|---|---|---|"]
     for step in sorted(values):
@@ -42,15 +50,15 @@ def table(index: Path, steps: set[int] | None = None) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("out", type=Path, help="the sweep's --out folder (holds index.csv)")
+    parser.add_argument("out", type=Path, help="the sweep's --out folder (holds index.parquet)")
     parser.add_argument("--steps", help="comma-separated steps to show (default: all)")
     args = parser.parse_args(argv)
-    index = args.out / "index.csv"
-    if not index.is_file():
-        print(f"grok_table: {index} missing; run the sweep first (see --help)", file=sys.stderr)
-        return 2
     steps = {int(s) for s in args.steps.split(",")} if args.steps else None
-    print(table(index, steps))
+    try:
+        print(table(args.out, steps))
+    except HarnessError as exc:
+        print(f"grok_table: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
