@@ -233,6 +233,22 @@ def exact_match_raw(record: ExampleRecord) -> float:
     return float(record.generation.strip() in record.targets)
 
 
+@metric(family="exact match", higher_is_better=True, value_range=(0, 1), chance=_chance_zero,
+        description="post-processed answer equals a target, stripped and lower-cased (BIG-bench)")
+def case_insensitive_str_match(record: ExampleRecord) -> float:
+    """1 if the stripped, lower-cased post-processed answer is a stripped, lower-cased target.
+
+    BIG-bench `task_metrics.case_insensitive_str_match_fn`: `response.strip().lower() in
+    [t.strip().lower() for t in targets]`, on the post-processed answer as `exact_str_match`.
+    A leading space (" planet of the apes" after "A: ") or a capital ("Helium") fails exact
+    match and passes here: how much of an exact-match curve is formatting. NaN when nothing
+    was generated.
+    """
+    if record.answer is None:
+        return NAN
+    return float(record.answer.strip().lower() in {t.strip().lower() for t in record.targets})
+
+
 # --------------------------------------------------------------------------------------
 # Multiple choice
 

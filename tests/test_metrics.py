@@ -80,6 +80,23 @@ def test_periodic_elements_regex_turns_a_sentence_into_an_exact_match():
     assert M.exact_str_match(record(targets=("hydrogen",), answer=capital, generation=" Hydrogen")) == 0.0
 
 
+@pytest.mark.parametrize(("answer", "targets", "exact", "insensitive"), [
+    (" planet of the apes\n", ("planet of the apes",), 0.0, 1.0),  # a leading space after "A: "
+    ("Helium", ("helium",), 0.0, 1.0),  # a capital
+    ("  HYDROGEN ", (" hydrogen",), 0.0, 1.0),  # targets are stripped and lower-cased too
+    ("Helium.", ("helium",), 0.0, 0.0),  # punctuation is not stripped
+    ("helium", ("neon", "helium"), 1.0, 1.0),  # any target
+    ("", ("helium",), 0.0, 0.0),  # the regex found nothing
+])
+def test_case_insensitive_str_match_is_bigbenchs(answer, targets, exact, insensitive):
+    # BIG-bench task_metrics.case_insensitive_str_match_fn:
+    # response.strip().lower() in [t.strip().lower() for t in targets]
+    rec = record(targets=targets, generation=answer, answer=answer)
+    assert M.exact_str_match(rec) == exact
+    assert M.case_insensitive_str_match(rec) == insensitive
+    assert math.isnan(M.case_insensitive_str_match(record(targets=targets)))  # nothing generated
+
+
 def test_multiple_targets_any_target_matches_and_best_target_logprob():
     # targets "a" (1 token, log-prob -3) and "bcd" (2 tokens, -0.5 - 1.0 = -1.5): best is "bcd".
     rec = record(targets=("a", "bcd"), generation=" bcd\n", answer="bcd", answer_matched=True,

@@ -31,7 +31,7 @@ OTHER = "other"  # the group of models that belong to no family
 
 # The metrics drawn as panels, by family (rows of a figure); the verdict weighs these.
 PANELS: dict[str, tuple[str, ...]] = {
-    "exact match": ("exact_str_match", "exact_match_raw"),
+    "exact match": ("exact_str_match", "exact_match_raw", "case_insensitive_str_match"),
     "multiple choice": ("multiple_choice_grade", "multiple_choice_grade_norm"),
     "log-likelihood": ("target_logprob", "target_logprob_per_token", "correct_choice_prob"),
     "partial credit": ("digit_accuracy", "token_edit_distance"),
