@@ -198,7 +198,7 @@ def test_table_values_equal_summary_means(report: Path):
         for metric, entry in summary["metrics"].items():
             assert cells[(run, metric)].strip() == format_value(entry["mean"]), (run, metric)
             checked += 1
-    assert checked == 17 * 16  # 17 runs, 16 metrics each
+    assert checked == 17 * 17  # 17 runs, 17 metrics each
 
 
 def test_verdict_with_b_numbers(report: Path):
