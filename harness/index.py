@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import os
 import re
@@ -43,6 +44,12 @@ def _step(revision: str | None) -> int | None:
     return int(match.group(1)) if match else None
 
 
+@functools.lru_cache(maxsize=64)
+def _family_manifest(path: Path) -> dict[str, Any]:
+    """A family.json, read once per process (a report asks for it once per run)."""
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
 def family_info(model: dict[str, Any]) -> dict[str, Any]:
     """Family, size label, training step and tokens seen of a model, where known.
 
@@ -59,7 +66,7 @@ def family_info(model: dict[str, Any]) -> dict[str, Any]:
     source = locate(model.get("source") or "")
     manifest = source.parent.parent / "family.json" if source else None
     if manifest is not None and manifest.is_file():
-        data = json.loads(manifest.read_text(encoding="utf-8"))
+        data = _family_manifest(manifest)
         recipe = data.get("recipe", {})
         per_step = recipe.get("batch_size", 0) * recipe.get("seq_len", 0)
         return {"family": data.get("family"), "size": source.parent.name, "step": step,

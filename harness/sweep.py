@@ -233,24 +233,3 @@ def run_sweep(points: Sequence[Point], settings: EvalSettings,
         if bar is not None:
             bar.close()
     return summaries
-
-
-def build_index(out: Path) -> list[dict[str, Any]]:
-    """Deprecated: rebuild `out`/index.parquet and the old `out`/index.json.
-
-    Kept only because harness/report/data.py still reads index.json (for family, size,
-    step, tokens seen per run_dir) and calls this when it is stale; once the report reads
-    `harness.index.load(out)`, delete this and index.json.
-    """
-    from harness.io import atomic_write_json
-
-    out = Path(out)
-    index.rebuild(out)
-    entries = []
-    for path in sorted((out / "runs").rglob("summary.json")):
-        summary = json.loads(path.read_text(encoding="utf-8"))
-        entries.append({"run_dir": path.parent.relative_to(out).as_posix(),
-                        **index.family_info(summary["model"]), "summary": summary})
-    if entries:
-        atomic_write_json(out / "index.json", {"built": results.now(), "runs": entries})
-    return entries

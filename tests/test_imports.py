@@ -108,8 +108,6 @@ def test_report_never_imports_models():
     assert violations("harness.report", ("harness.models",)) == []
 
 
-@pytest.mark.xfail(reason="report/data.py builds the sweep's index.json (issue 17 item 5); the "
-                          "report rewrite owns it")
 def test_report_never_imports_sweep():
     assert violations("harness.report", ("harness.sweep",)) == []
 

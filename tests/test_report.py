@@ -27,7 +27,6 @@ from harness.records import ExampleRecord
 from harness.report import _link_prefix, build_report, figure_files
 from harness.report.html import format_value
 from harness.runner import summarize_run
-from harness.sweep import build_index
 
 N_BOOT = 200
 N_EXAMPLES = 10
@@ -100,7 +99,6 @@ def build_sweep(root: Path, lone_only: bool = False) -> Path:
             model = _model(size, f"step{step}", family / size / f"step{step}", params)
             for task in TASKS:
                 write_run(out, model, task, make_records(task, _level(size, step)))
-    build_index(out)
     return out
 
 
@@ -172,7 +170,8 @@ def test_files_exist(report: Path):
     for png in pngs:
         assert png.stat().st_size > 10_000
         assert not png.with_suffix(".svg").exists()  # SVG on demand (--svg)
-    assert (folder.parent / "index.json").is_file()
+    # a report writes inside its own folder only: no index, no file beside the runs
+    assert {p.name for p in folder.parent.iterdir()} == {"runs", "report"}
 
 
 def test_html_links_every_figure_and_nothing_else(report: Path):

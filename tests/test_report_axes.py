@@ -29,7 +29,6 @@ from harness.report.analysis import analyze
 from harness.report.axes import calibration_blocks
 from harness.report.data import ScoreCache, build_blocks, load_runs
 from harness.report.html import format_value
-from harness.sweep import build_index
 from tests.test_report import _model, _Page, write_run
 
 N_BOOT = 50
@@ -102,7 +101,6 @@ def build_results(root: Path, shots: tuple[int, ...] = (0,), steps: tuple[int, .
                     write_run(out, model, task, make_records(task, level, k), shots=k)
                 for mode in DEMO_TARGETS if relabel else ():
                     write_run(out, model, task, make_records(task, level, 1, mode), shots=1, demo_labels=mode)
-    build_index(out)
     return out
 
 

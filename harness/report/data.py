@@ -44,7 +44,7 @@ class Run:
     """One summary.json, with the sweep index's family information beside it."""
 
     folder: Path  # absolute run folder
-    rel_dir: str  # the folder relative to the results root, as in index.json
+    rel_dir: str  # the folder relative to the results root, as in the index's run_dir
     model: str
     revision: str
     family: str | None
@@ -178,28 +178,9 @@ def _read_json(path: Path) -> dict[str, Any]:
                            "rebuild it") from None
 
 
-def _index_entries(results_dir: Path, summary_paths: Sequence[Path]) -> dict[str, dict[str, Any]]:
-    """run_dir -> index entry (family, step, tokens seen), rebuilding the index when it is stale.
-
-    The index is trusted for family information only (it was built where the family's
-    checkpoints were on disk); summaries are always read afresh.
-    """
-    from harness.sweep import build_index
-
-    wanted = {path.parent.relative_to(results_dir).as_posix() for path in summary_paths}
-    index_path = results_dir / "index.json"
-    entries: dict[str, dict[str, Any]] = {}
-    if index_path.exists():
-        entries = {entry["run_dir"]: entry for entry in _read_json(index_path).get("runs", [])
-                   if isinstance(entry, dict) and "run_dir" in entry}
-    if not wanted <= set(entries):
-        build_index(results_dir)
-        entries = {entry["run_dir"]: entry for entry in _read_json(index_path)["runs"]}
-    return entries
-
-
 def load_runs(results_dir: Path) -> list[Run]:
-    """Every run under `results_dir`/runs, with family information from the sweep index."""
+    """Every run under `results_dir`/runs, with its model's family, step and tokens seen
+    (`harness.index.family_info`, from the summary alone: the report writes no index)."""
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         raise HarnessError(f"no results folder {results_dir}; run `harness eval` or `harness sweep` "
@@ -208,13 +189,15 @@ def load_runs(results_dir: Path) -> list[Run]:
     if not paths:
         raise HarnessError(f"no summaries (runs/**/summary.json) under {results_dir}; run `harness "
                            "eval` or `harness sweep` with --out pointing there first")
-    entries = _index_entries(results_dir, paths)
+    from harness.index import family_info
+
     runs = []
     for path in paths:
         rel = path.parent.relative_to(results_dir).as_posix()
-        summary, entry = _read_json(path), entries[rel]
+        summary = _read_json(path)
         try:
             model = summary["model"]
+            entry = family_info(model)
             runs.append(Run(
                 folder=path.parent, rel_dir=rel, model=model["name"], revision=model["revision"],
                 family=entry.get("family"), step=entry.get("step"), tokens_seen=entry.get("tokens_seen"),
