@@ -177,7 +177,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     resolve(args.model, args.revision)  # fail on a typo before loading anything
-    for task in load_tasks(settings.tasks, settings.tasks_dir):
+    tasks = load_tasks(settings.tasks, settings.tasks_dir)
+    for task in tasks:
         for shots in settings.shots:
             check_shots_and_limit(task, shots, settings.limit)
     check_writable(settings.out)  # before the model loads
@@ -196,7 +197,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
           f"batch size {args.batch_size}, boundary {info.boundary}")
     print(side_by_side(summaries))
     folders = [results.run_dir(settings.out, info.to_json(), task.name, shots, settings.demo_labels)
-               for task in load_tasks(settings.tasks, settings.tasks_dir) for shots in settings.shots]
+               for task in tasks for shots in settings.shots]
     new, reused = _session_counts(folders)
     print(f"load {loaded - started:.1f} s, evaluation {time.perf_counter() - loaded:.1f} s: "
           f"{new} examples evaluated now, {reused} reused from earlier runs in "
@@ -313,13 +314,13 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
     tolerance = reproduce.TOLERANCE if args.tolerance is None else args.tolerance
     models = [m.strip() for m in args.models.split(",")] if args.models else None
-    n_runs = len(reproduce.committed_runs(args.evidence))
+    runs = reproduce.committed_runs(args.evidence)
     started = time.perf_counter()
-    with tqdm(total=n_runs, unit="run", desc="reproduce", dynamic_ncols=True,
+    with tqdm(total=len(runs), unit="run", desc="reproduce", dynamic_ncols=True,
               file=sys.stderr) as bar:
         comparisons, skipped = reproduce.reproduce(
             args.evidence, k=args.examples, seed=args.seed, models=models, tolerance=tolerance,
-            device=args.device, on_run=lambda c: bar.update(1))
+            device=args.device, runs=runs, on_run=lambda c: bar.update(1))
     print(reproduce.table(comparisons))
     for line in skipped:
         print(f"skipped {line}")

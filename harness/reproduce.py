@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
 import math
 import random
 from collections.abc import Callable, Iterable, Sequence
@@ -27,8 +26,6 @@ from typing import Any
 from harness import results
 from harness.errors import HarnessError
 from harness.records import ExampleRecord
-
-log = logging.getLogger(__name__)
 
 TOLERANCE = 1e-4  # per-token log-prob, fp32: the batch-size invariance bound
 
@@ -87,12 +84,8 @@ def compare_records(setting: str, new: Iterable[ExampleRecord], old: dict[tuple[
 def evidence_index(evidence: Path) -> dict[str, Path]:
     """Committed run folders under `evidence`/runs keyed by their identity."""
     found: dict[str, Path] = {}
-    for manifest_path in sorted(Path(evidence).glob("runs/**/manifest.json")):
-        try:
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-            found.setdefault(results.identity_key(manifest["identity"]), manifest_path.parent)
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            log.warning("skipping unreadable %s", manifest_path)
+    for run in committed_runs(evidence):
+        found.setdefault(results.identity_key(run.manifest["identity"]), run.folder)
     return found
 
 
@@ -200,16 +193,18 @@ def _rerun(backend, run: CommittedRun, evidence: Path, k: int, seed: int,
 
 def reproduce(evidence: Path, k: int = 3, seed: int = 0, models: Sequence[str] | None = None,
               tolerance: float = TOLERANCE, device: str = "cpu",
+              runs: Sequence[CommittedRun] | None = None,
               on_run: Callable[[Comparison | None], None] | None = None
               ) -> tuple[list[Comparison], list[str]]:
     """Re-run k seeded examples of every committed run whose model loads here; compare.
 
     Returns the comparisons and a line per model that could not be loaded on this machine
-    (e.g. a hub model without network). One model is in memory at a time.
+    (e.g. a hub model without network). One model is in memory at a time. `runs`: the
+    evidence's `committed_runs`, when the caller has read them already.
     """
     from harness.models import load_model
 
-    runs = committed_runs(evidence)
+    runs = committed_runs(evidence) if runs is None else runs
     if not runs:
         raise HarnessError(f"no committed runs under {evidence}/runs")
     groups: dict[tuple[str, str, str, str], list[CommittedRun]] = {}
