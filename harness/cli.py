@@ -143,6 +143,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--demo-labels", default="true", choices=("true", "flipped", "unrelated"),
                    help="answers shown in the few-shot demonstrations: the true ones, a fixed "
                         "wrong mapping (flipped) or unrelated words")
+    p.add_argument("--shot-seed", type=_non_negative_int, default=None,
+                   help="seed of the --limit draw and of each prompt's demonstrations (default "
+                        "42, BIG-bench's; another seed is part of the run's identity)")
     p.add_argument("--chunk-size", type=_positive_int, default=128,
                    help="examples written per step to examples.jsonl: what a killed run can "
                         "lose (default 128)")
@@ -156,38 +159,41 @@ def _command_line() -> str:
 
 
 def _settings(args: argparse.Namespace):
-    from harness.runner import EvalSettings, GenerationSettings
+    from harness.plan import EvalSettings, GenerationSettings
 
     return EvalSettings(
         tasks=tuple(t for t in args.tasks.split(",") if t.strip()), shots=args.shots,
         limit=args.limit, out=args.out, overwrite=args.overwrite, chunk_size=args.chunk_size,
         demo_labels=args.demo_labels, command=_command_line(), tasks_dir=args.tasks_dir,
+        **({} if args.shot_seed is None else {"shot_seed": args.shot_seed}),
         generation=GenerationSettings(max_new_tokens=args.max_new_tokens,
                                       early_stop=not args.no_early_stop,
                                       max_chars=args.bigbench_max_chars))
 
 
+def _model_options(args: argparse.Namespace):
+    from harness.plan import ModelOptions
+
+    return ModelOptions(dtype=args.dtype, device=args.device, batch_size=args.batch_size,
+                        boundary=args.boundary, allow_pickle=args.allow_pickle)
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
-    from harness import results
     from harness.display import side_by_side
     from harness.index import update as update_index
-    from harness.models import load_model, resolve
-    from harness.runner import evaluate
-    from harness.tasks import check_shots_and_limit, load_tasks
+    from harness.models import load_model
+    from harness.plan import Point, plan
+    from harness.runner import evaluate_runs
 
-    settings = _settings(args)
-    resolve(args.model, args.revision)  # fail on a typo before loading anything
-    tasks = load_tasks(settings.tasks, settings.tasks_dir)
-    for task in tasks:
-        for shots in settings.shots:
-            check_shots_and_limit(task, shots, settings.limit)
+    settings, options = _settings(args), _model_options(args)
+    specs = plan(settings, [Point(args.model, args.revision)], options)  # fails before loading
     check_writable(settings.out)  # before the model loads
     started = time.perf_counter()
-    backend = load_model(args.model, args.revision, dtype=args.dtype, device=args.device,
-                         batch_size=args.batch_size, boundary=args.boundary,
-                         allow_pickle=args.allow_pickle)
+    backend = load_model(args.model, args.revision, dtype=options.dtype, device=options.device,
+                         batch_size=options.batch_size, boundary=options.boundary,
+                         allow_pickle=options.allow_pickle)
     loaded = time.perf_counter()
-    summaries = evaluate(backend, settings)
+    summaries = evaluate_runs(backend, specs)
     if not distributed.current().is_main:
         return 0
     update_index(settings.out, summaries)  # the results index holds every run, eval's too
@@ -196,8 +202,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
           f"({info.non_embedding_params:,} non-embedding), {info.dtype} on {info.device}, "
           f"batch size {args.batch_size}, boundary {info.boundary}")
     print(side_by_side(summaries))
-    folders = [results.run_dir(settings.out, info.to_json(), task.name, shots, settings.demo_labels)
-               for task in tasks for shots in settings.shots]
+    folders = [spec.folder_for(info.to_json()) for spec in specs]
     new, reused = _session_counts(folders)
     print(f"load {loaded - started:.1f} s, evaluation {time.perf_counter() - loaded:.1f} s: "
           f"{new} examples evaluated now, {reused} reused from earlier runs in "
@@ -239,15 +244,13 @@ def _check_against_evidence(folders: Sequence[Path], evidence: Path, out: Path) 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from harness.display import side_by_side
-    from harness.sweep import ModelOptions, Shard, expand, run_sweep
+    from harness.sweep import Shard, expand, run_sweep
 
     points = expand(args.models, args.family, args.sizes, args.revisions)
     check_writable(args.out)  # before the first model loads
     shard = Shard.parse(args.shard) if args.shard else Shard()
-    options = ModelOptions(dtype=args.dtype, device=args.device, batch_size=args.batch_size,
-                           boundary=args.boundary, allow_pickle=args.allow_pickle)
     started = time.perf_counter()
-    summaries = run_sweep(points, _settings(args), options, shard=shard)
+    summaries = run_sweep(points, _settings(args), _model_options(args), shard=shard)
     if not distributed.current().is_main:
         return 0
     if summaries:
@@ -315,12 +318,14 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     tolerance = reproduce.TOLERANCE if args.tolerance is None else args.tolerance
     models = [m.strip() for m in args.models.split(",")] if args.models else None
     runs = reproduce.committed_runs(args.evidence)
+    if not runs:
+        raise HarnessError(f"no committed runs under {args.evidence}/runs")
     started = time.perf_counter()
     with tqdm(total=len(runs), unit="run", desc="reproduce", dynamic_ncols=True,
               file=sys.stderr) as bar:
         comparisons, skipped = reproduce.reproduce(
-            args.evidence, k=args.examples, seed=args.seed, models=models, tolerance=tolerance,
-            device=args.device, runs=runs, on_run=lambda c: bar.update(1))
+            runs, k=args.examples, seed=args.seed, models=models, tolerance=tolerance,
+            device=args.device, on_run=lambda c: bar.update(1))
     print(reproduce.table(comparisons))
     for line in skipped:
         print(f"skipped {line}")

@@ -6,7 +6,7 @@ per-token log-probs within `TOLERANCE` (fp32). Two uses:
 
 * `check_runs(folders, evidence)`: after `harness eval`, compare what was just computed
   with the committed run of the same identity, example by example (no model needed);
-* `reproduce(evidence, k, seed)`: `harness reproduce`, re-run a seeded sample of k examples
+* `reproduce(committed_runs(evidence), k, seed)`: `harness reproduce`, re-run a seeded sample of k examples
   of every committed run whose model is available on this machine, and compare.
 
 Nothing is written: the evidence is only read, and re-run examples stay in memory.
@@ -14,7 +14,6 @@ Nothing is written: the evidence is only read, and re-run examples stay in memor
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import random
@@ -123,6 +122,7 @@ def check_runs(folders: Sequence[Path], evidence: Path, tolerance: float = TOLER
 class CommittedRun:
     folder: Path
     manifest: dict[str, Any]
+    setting: str  # the folder relative to the evidence's runs/, as comparisons name it
 
     @property
     def model_key(self) -> tuple[str, str, str, str]:
@@ -139,7 +139,7 @@ def committed_runs(evidence: Path) -> list[CommittedRun]:
         except (OSError, ValueError, KeyError) as exc:
             raise HarnessError(f"{folder}/manifest.json is unreadable ({exc}); the evidence is "
                                "damaged: restore it from git") from None
-        runs.append(CommittedRun(folder, manifest))
+        runs.append(CommittedRun(folder, manifest, _relative(folder, Path(evidence))))
     return runs
 
 
@@ -151,62 +151,49 @@ def sample_keys(keys: Iterable[tuple[int, str]], k: int, seed: int, setting: str
     return sorted(rng.sample(ordered, min(k, len(ordered))))
 
 
-@functools.lru_cache(maxsize=256)
-def _prompts(task_name: str, shots: int, demo_labels: str):
-    """A task and its rendered prompts by resume key; the same for every checkpoint."""
-    from harness import demos
-    from harness.runner import prompt_sha256
-    from harness.tasks import load_tasks, render
-
-    task = load_tasks(task_name)[0]
-    rendered = render(task, shots, relabel=demos.relabeler(task, demo_labels))
-    return task, {(p.idx, prompt_sha256(p)): p for p in rendered}
-
-
-def _rerun(backend, run: CommittedRun, evidence: Path, k: int, seed: int,
-           tolerance: float) -> Comparison:
-    from harness.runner import GenerationSettings, run_chunk
+def _rerun(backend, run: CommittedRun, k: int, seed: int, tolerance: float) -> Comparison:
+    from harness.plan import prompt_sha256, spec_of_committed
+    from harness.runner import run_chunk
 
     identity = run.manifest["identity"]
-    setting = _relative(run.folder, evidence)
+    setting = run.setting
     info = backend.info
     if (info.weights_fingerprint, info.tokenizer_fingerprint) != (identity["weights"],
                                                                    identity["tokenizer"]):
         return Comparison(setting, 0, 0, 0, math.inf, (), "the model here has other weights "
                           "or another tokenizer than the committed run")
     try:
-        task, prompts = _prompts(identity["task"], identity["shots"], identity["demo_labels"])
+        spec = spec_of_committed(run.manifest)
     except HarnessError as exc:
         return Comparison(setting, 0, 0, 0, math.inf, (), f"the task does not load here ({exc})")
-    if task.sha256 != identity["task_sha256"]:
+    if spec.task.sha256 != identity["task_sha256"]:
         return Comparison(setting, 0, 0, 0, math.inf, (), "the task file differs from the "
                           "committed run's (sha256)")
+    prompts = {(p.idx, prompt_sha256(p)): p for p in spec.prompts}
     committed = results.load_done(run.folder, partial_tail_ok=False)
     chosen = sample_keys(set(committed) & set(prompts), k, seed, setting)
     if not chosen:
         return Comparison(setting, 0, 0, 0, math.inf, (), "no committed prompt is rendered "
                           "the same way here")
-    generation = GenerationSettings(**identity["generation"])
-    records = run_chunk(backend, task, [prompts[key] for key in chosen], generation)
+    records = run_chunk(backend, spec.task, [prompts[key] for key in chosen],
+                        spec.settings.generation)
     return compare_records(setting, records, committed, tolerance)
 
 
-def reproduce(evidence: Path, k: int = 3, seed: int = 0, models: Sequence[str] | None = None,
-              tolerance: float = TOLERANCE, device: str = "cpu",
-              runs: Sequence[CommittedRun] | None = None,
-              on_run: Callable[[Comparison | None], None] | None = None
+def reproduce(runs: Sequence[CommittedRun], k: int = 3, seed: int = 0,
+              models: Sequence[str] | None = None, tolerance: float = TOLERANCE,
+              device: str = "cpu", on_run: Callable[[Comparison | None], None] | None = None
               ) -> tuple[list[Comparison], list[str]]:
-    """Re-run k seeded examples of every committed run whose model loads here; compare.
+    """Re-run k seeded examples of every committed run (`committed_runs(evidence)`) whose
+    model loads here; compare.
 
     Returns the comparisons and a line per model that could not be loaded on this machine
-    (e.g. a hub model without network). One model is in memory at a time. `runs`: the
-    evidence's `committed_runs`, when the caller has read them already.
+    (e.g. a hub model without network). One model is in memory at a time.
     """
     from harness.models import load_model
 
-    runs = committed_runs(evidence) if runs is None else runs
     if not runs:
-        raise HarnessError(f"no committed runs under {evidence}/runs")
+        raise HarnessError("no committed runs to reproduce")
     groups: dict[tuple[str, str, str, str], list[CommittedRun]] = {}
     for run in runs:
         if models is None or run.model_key[0] in models:
@@ -224,7 +211,7 @@ def reproduce(evidence: Path, k: int = 3, seed: int = 0, models: Sequence[str] |
             continue
         try:
             for run in group:
-                comparison = _rerun(backend, run, Path(evidence), k, seed, tolerance)
+                comparison = _rerun(backend, run, k, seed, tolerance)
                 comparisons.append(comparison)
                 if on_run is not None:
                     on_run(comparison)

@@ -33,6 +33,7 @@ from harness.errors import HarnessError
 from harness.io import atomic_write_bytes, atomic_write_json, make_dirs
 from harness.records import ExampleRecord, packed_path, read_records
 from harness.repo import REPO as REPO  # re-exported: the report reads it from here
+from harness.tasks import SEED as SHOT_SEED  # an identity without a shot seed means this one
 
 # 2: content only (version 1 also held the model's name, revision and load path)
 IDENTITY_VERSION = 2
@@ -53,15 +54,21 @@ def model_folder_name(model: dict[str, Any]) -> str:
 
 
 def run_identity(model: dict[str, Any], task: dict[str, Any], shots: int,
-                 generation: dict[str, Any], demo_labels: str = "true") -> dict[str, Any]:
+                 generation: dict[str, Any], demo_labels: str = "true",
+                 shot_seed: int = SHOT_SEED) -> dict[str, Any]:
     """The cache key of a run: everything that changes what a model outputs, nothing else."""
-    return {
+    identity = {
         "version": IDENTITY_VERSION,
         "weights": model["weights_fingerprint"], "tokenizer": model["tokenizer_fingerprint"],
         "dtype": model["dtype"], "boundary": model["boundary"],
         "task": task["name"], "task_sha256": task["sha256"], "shots": shots,
         "demo_labels": demo_labels, "generation": generation,
     }
+    # Only another seed than BIG-bench's is written: every run made with 42 keeps the
+    # identity it always had, so committed evidence still matches it.
+    if shot_seed != SHOT_SEED:
+        identity["shot_seed"] = shot_seed
+    return identity
 
 
 def upgrade_identity(identity: dict[str, Any]) -> dict[str, Any]:

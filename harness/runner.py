@@ -9,82 +9,33 @@ the same function without a model.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import demos, distributed, results
+from harness import distributed, results
 from harness.answers import StopRule, extract_answer
 from harness.errors import HarnessError
 from harness.io import atomic_write_json
-from harness.locations import portable
 from harness.models.base import Backend, GenRequest, LoglikRequest
+from harness.plan import (
+    EvalSettings,
+    GenerationSettings,
+    RunSpec,
+    plan_loaded,
+    prompt_sha256,
+    task_record,
+)
 from harness.records import ExampleRecord
 from harness.repo import git_state
-from harness.tasks import Prompt, Task, check_shots_and_limit, load_tasks, render
+from harness.results import SHOT_SEED
+from harness.tasks import Prompt, Task
 
 log = logging.getLogger(__name__)
-
-# Generation budget per top-level task, in tokens: arithmetic answers are at most 11
-# characters, so 16 tokens leave room for a short preamble ("The answer is 1234"); titles
-# and element names get 32. Early stopping ends most generations well before the budget.
-MAX_NEW_TOKENS = {"arithmetic": 16}
-DEFAULT_MAX_NEW_TOKENS = 32
-
-
-@dataclass(frozen=True)
-class GenerationSettings:
-    """What shapes a generation; part of the run identity."""
-
-    max_new_tokens: int | None = None  # None: the task's default (MAX_NEW_TOKENS)
-    early_stop: bool = True  # stop once the post-processed answer can no longer change
-    max_chars: int | None = None  # BIG-bench evaluate-script cut (30); off by default
-
-    def budget(self, task: Task) -> int:
-        if self.max_new_tokens is not None:
-            return self.max_new_tokens
-        if task.variant is not None:
-            return task.variant.max_new_tokens
-        return MAX_NEW_TOKENS.get(task.name.split("/")[0], DEFAULT_MAX_NEW_TOKENS)
-
-    def to_json(self, task: Task) -> dict[str, Any]:
-        return {"max_new_tokens": self.budget(task), "early_stop": self.early_stop,
-                "max_chars": self.max_chars}
-
-
-@dataclass(frozen=True)
-class EvalSettings:
-    tasks: tuple[str, ...] = ("emoji_movie", "periodic_elements", "arithmetic")
-    shots: tuple[int, ...] = (0,)
-    limit: int | None = None
-    out: Path = Path("results")
-    generation: GenerationSettings = field(default_factory=GenerationSettings)
-    chunk_size: int = 128  # examples per write to examples.jsonl (the resume granularity)
-    overwrite: bool = False
-    demo_labels: str = "true"  # "flipped" / "unrelated": relabelled demonstrations
-    n_boot: int = 1000
-    boot_seed: int = 0
-    command: str | None = None  # what the user typed, recorded as provenance
-    tasks_dir: Path | None = None  # where task names resolve; None: the bundled tasks
-
-
-def prompt_sha256(prompt: Prompt) -> str:
-    payload = "\x1f".join([prompt.text, "\x1e".join(prompt.choices), "\x1e".join(prompt.targets)])
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
-
-
-def task_record(task: Task) -> dict[str, Any]:
-    return {"name": task.name, "sha256": task.sha256, "path": portable(task.path),
-            "preferred_score": task.preferred_score, "metrics": list(task.metrics),
-            "output_regex": task.output_regex, "stop_string": task.stop_string,
-            "n_examples": len(task.examples),
-            "chance_multiple_choice_grade": task.chance_multiple_choice_grade}
 
 
 def target_context(task: Task, prompt: Prompt, generation: str | None) -> str | None:
@@ -171,38 +122,50 @@ def run_chunk(backend: Backend, task: Task, prompts: Sequence[Prompt],
     return records
 
 
-def evaluate_task(backend: Backend, task: Task, shots: int, settings: EvalSettings,
-                  progress_bar: Any = None) -> dict[str, Any]:
-    """Run (or resume) one task at one shot count; write and return its summary."""
-    check_shots_and_limit(task, shots, settings.limit)
-    ranks = distributed.current()
-    prompts = render(task, shots, settings.limit,
-                     relabel=demos.relabeler(task, settings.demo_labels))
-    model = backend.info.to_json()
-    identity = results.run_identity(model, task_record(task), shots,
-                                    settings.generation.to_json(task), settings.demo_labels)
-    folder = results.run_dir(settings.out, model, task.name, shots, settings.demo_labels)
+def _claim(folder: Path, identity: dict[str, Any], overwrite: bool) -> dict[str, Any] | None:
+    """The run folder's manifest on the main rank (None on the others); a folder of another
+    run is one error on every rank."""
     manifest, problem, cause = None, None, None
-    if ranks.is_main:
+    if distributed.current().is_main:
         try:
-            manifest = results.check_or_claim(folder, identity, settings.overwrite)
+            manifest = results.check_or_claim(folder, identity, overwrite)
         except HarnessError as exc:
             problem, cause = str(exc), exc  # the message travels to every rank, the cause stays
     problem = distributed.broadcast(problem)
     if problem:
         raise HarnessError(problem) from cause
     distributed.barrier()
+    return manifest
+
+
+def _session(backend: Backend, spec: RunSpec, new: int, wall_s: float) -> dict[str, Any]:
+    """What one session of a run did, and where: provenance in the manifest."""
+    return {"finished": results.now(), "wall_s": round(wall_s, 2), "new_examples": new,
+            "reused_examples": spec.n_examples - new,
+            "batch_size": backend.batch_size, "device": backend.info.device,
+            "peak_gpu_mb": backend.peak_memory_mb(),
+            "processes": distributed.current().world, "limit": spec.settings.limit,
+            "command": spec.settings.command, "git": git_state(),
+            "versions": results.library_versions()}
+
+
+def evaluate_run(backend: Backend, spec: RunSpec, progress_bar: Any = None) -> dict[str, Any]:
+    """Run (or resume) one planned run on its loaded model; write and return its summary."""
+    ranks, settings = distributed.current(), spec.settings
+    model = backend.info.to_json()
+    folder = spec.folder_for(model)
+    manifest = _claim(folder, spec.identity(model), settings.overwrite)
     done = results.load_done(folder)
-    todo = [p for p in prompts if (p.idx, prompt_sha256(p)) not in done]
+    todo = [p for p in spec.prompts if (p.idx, prompt_sha256(p)) not in done]
     started = time.perf_counter()
     if progress_bar is not None:
-        progress_bar.set_postfix_str(f"{task.name} shots={shots}", refresh=False)
-        progress_bar.update(len(prompts) - len(todo))
+        progress_bar.set_postfix_str(f"{spec.task.name} shots={spec.shots}", refresh=False)
+        progress_bar.update(spec.n_examples - len(todo))
     for begin in range(0, len(todo), settings.chunk_size):
         chunk = todo[begin:begin + settings.chunk_size]
         # every rank takes every world-th example; rank 0 writes them all, once
         mine = chunk[ranks.rank::ranks.world]
-        records = run_chunk(backend, task, mine, settings.generation) if mine else []
+        records = run_chunk(backend, spec.task, mine, settings.generation) if mine else []
         gathered = distributed.gather(records)
         if ranks.is_main:
             order = {p.idx: i for i, p in enumerate(chunk)}
@@ -211,22 +174,14 @@ def evaluate_task(backend: Backend, task: Task, shots: int, settings: EvalSettin
         distributed.barrier()
         if progress_bar is not None:
             progress_bar.update(len(chunk))
-    wall_s = time.perf_counter() - started
     if not ranks.is_main:
         return distributed.broadcast(None)
     manifest["model"] = model
-    manifest["task"] = task_record(task)
-    manifest["sessions"].append({
-        "finished": results.now(), "wall_s": round(wall_s, 2), "new_examples": len(todo),
-        "reused_examples": len(prompts) - len(todo),
-        "batch_size": backend.batch_size, "device": model["device"],
-        "peak_gpu_mb": backend.peak_memory_mb(),
-        "processes": ranks.world, "limit": settings.limit, "command": settings.command,
-        "git": git_state(), "versions": results.library_versions(),
-    })
+    manifest["task"] = task_record(spec.task)
+    manifest["sessions"].append(_session(backend, spec, len(todo), time.perf_counter() - started))
     atomic_write_json(folder / "manifest.json", manifest)
-    wanted = {(p.idx, prompt_sha256(p)) for p in prompts}
-    summary = summarize_run(folder, wanted=wanted, n_boot=settings.n_boot, seed=settings.boot_seed)
+    summary = summarize_run(folder, wanted=set(spec.resume_keys), n_boot=settings.n_boot,
+                            seed=settings.boot_seed)
     return distributed.broadcast(summary)
 
 
@@ -266,7 +221,8 @@ def summarize_run(folder: Path, wanted: set[tuple[int, str]] | None = None, n_bo
         "settings": {"dtype": model["dtype"], "boundary": model["boundary"],
                      "batch_size": last.get("batch_size"), "device": model["device"],
                      "limit": last.get("limit"), "generation": identity["generation"],
-                     "bootstrap": {"n": n_boot, "seed": seed, "ci": 0.95}, "shot_seed": 42},
+                     "bootstrap": {"n": n_boot, "seed": seed, "ci": 0.95},
+                     "shot_seed": identity.get("shot_seed", SHOT_SEED)},
         "provenance": {"git": last.get("git"), "versions": last.get("versions"),
                        "command": last.get("command"),
                        "wall_s": round(sum(s.get("wall_s", 0) for s in sessions), 2),
@@ -280,28 +236,23 @@ def summarize_run(folder: Path, wanted: set[tuple[int, str]] | None = None, n_bo
     return summary
 
 
-def evaluate(backend: Backend, settings: EvalSettings, progress: bool = True
-             ) -> list[dict[str, Any]]:
-    """Evaluate every requested task and shot count with one loaded model."""
-    tasks = load_tasks(settings.tasks, settings.tasks_dir)
-    for task in tasks:
-        demos.relabeler(task, settings.demo_labels)  # fails early on an unsupported task
-        for shots in settings.shots:
-            check_shots_and_limit(task, shots, settings.limit)
-    total = sum(min(len(t.examples), settings.limit or len(t.examples))
-                for t in tasks for _ in settings.shots)
-    summaries = []
+def evaluate_runs(backend: Backend, specs: Sequence[RunSpec], progress: bool = True
+                  ) -> list[dict[str, Any]]:
+    """Execute planned runs, all of one checkpoint, on its loaded model; their summaries."""
     bar = None
     if progress and distributed.current().is_main:
         from tqdm import tqdm
 
-        bar = tqdm(total=total, desc=backend.info.name, unit="ex", dynamic_ncols=True,
-                   file=sys.stderr)
+        bar = tqdm(total=sum(spec.n_examples for spec in specs), desc=backend.info.name,
+                   unit="ex", dynamic_ncols=True, file=sys.stderr)
     try:
-        for task in tasks:
-            for shots in settings.shots:
-                summaries.append(evaluate_task(backend, task, shots, settings, bar))
+        return [evaluate_run(backend, spec, bar) for spec in specs]
     finally:
         if bar is not None:
             bar.close()
-    return summaries
+
+
+def evaluate(backend: Backend, settings: EvalSettings, progress: bool = True
+             ) -> list[dict[str, Any]]:
+    """Evaluate every requested task and shot count with one loaded model."""
+    return evaluate_runs(backend, plan_loaded(settings, backend.info.to_json()), progress)

@@ -14,71 +14,31 @@ same ordered list of runs from the same arguments and takes its own contiguous b
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import demos, distributed, index, results
+from harness import distributed, index
 from harness.errors import HarnessError
 from harness.models.registry import LADDER_ALIASES, PYTHIA_SIZES, family_aliases, resolve, step_folders
-from harness.runner import EvalSettings, evaluate_task, prompt_sha256
-from harness.tasks import Task, check_shots_and_limit, load_tasks, render
+from harness.plan import (  # Point, ModelOptions, Shard: the sweep's API, defined with the plan
+    EvalSettings,
+    ModelOptions,
+    Point,
+    RunSpec,
+    Shard,
+    by_checkpoint,
+    plan,
+)
+from harness.runner import evaluate_run
 
 log = logging.getLogger(__name__)
 
 # Real pretrained models from three families, by total parameters (published: 135M, 268M,
 # 494M, 1.54B): a cross-family series, not one family's scaling.
 LADDER_FAMILY = ("smollm2-135m", *LADDER_ALIASES)
-
-
-@dataclass(frozen=True)
-class Point:
-    model: str
-    revision: str | None
-
-
-@dataclass(frozen=True)
-class Shard:
-    """The `index`-th (0-based) of `count` slices of a sweep: `--shard i/N`."""
-
-    index: int = 0
-    count: int = 1
-
-    @classmethod
-    def parse(cls, text: str) -> Shard:
-        """'3/8' -> Shard(3, 8); 0 <= i < N, as Slurm's $SLURM_ARRAY_TASK_ID/COUNT with
-        --array=0-(N-1)."""
-        left, slash, right = text.partition("/")
-        try:
-            shard = cls(int(left), int(right)) if slash else None
-        except ValueError:
-            shard = None
-        if shard is None or shard.count < 1 or not 0 <= shard.index < shard.count:
-            raise HarnessError(f"--shard {text!r} is not i/N with 0 <= i < N (e.g. 0/4 ... 3/4)")
-        return shard
-
-    def select(self, units: Sequence) -> list:
-        """This shard's contiguous block of `units`: blocks differ in size by at most one,
-        are disjoint and together are `units`; contiguity keeps a checkpoint's runs in as
-        few shards as possible, so each shard loads few models."""
-        begin = len(units) * self.index // self.count
-        end = len(units) * (self.index + 1) // self.count
-        return list(units[begin:end])
-
-
-def plan(points: Sequence[Point], tasks: Sequence[Task], shots: Sequence[int],
-         shard: Shard = Shard()) -> list[tuple[Point, list[tuple[Task, int]]]]:
-    """The runs of a sweep (checkpoint x task x shots, in that order) that `shard` does,
-    grouped by checkpoint so that each model is loaded once."""
-    units = [(point, task, n) for point in points for task in tasks for n in shots]
-    grouped: dict[Point, list[tuple[Task, int]]] = {}
-    for point, task, n in shard.select(units):
-        grouped.setdefault(point, []).append((task, n))
-    return list(grouped.items())
 
 
 def expand(models: str | None = None, family: str | None = None, sizes: str | None = None,
@@ -134,60 +94,24 @@ def expand(models: str | None = None, family: str | None = None, sizes: str | No
     return points
 
 
-@dataclass(frozen=True)
-class ModelOptions:
-    """How every checkpoint of a sweep is loaded (the `harness.models.load_model` options)."""
+def run_checkpoint(specs: Sequence[RunSpec], progress_bar: Any = None) -> list[dict[str, Any]]:
+    """Load the one checkpoint of `specs`, execute them, free the model; their summaries.
 
-    dtype: str = "auto"
-    device: str = "auto"
-    batch_size: str = "auto"
-    boundary: str = "natural"
-    allow_pickle: bool = False
-
-
-def _run_finished(out: Path, model: dict[str, Any], task: Task, shots: int,
-                  settings: EvalSettings) -> bool:
-    """True when the run folder already has records for all requested examples."""
-    folder = results.run_dir(out, model, task.name, shots, settings.demo_labels)
-    if not (folder / "summary.json").exists():
-        return False
-    try:
-        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return False
-    identity = manifest.get("identity", {})
-    if (identity.get("task_sha256") != task.sha256
-            or identity.get("generation") != settings.generation.to_json(task)):
-        return False
-    relabel = demos.relabeler(task, settings.demo_labels)
-    wanted = {(p.idx, prompt_sha256(p))
-              for p in render(task, shots, settings.limit, relabel=relabel)}
-    return wanted <= set(results.load_done(folder))
-
-
-def _finished(out: Path, point: Point, options: ModelOptions, settings: EvalSettings,
-              runs: Sequence[tuple[Task, int]]) -> bool:
-    """True when every run of `point` in `runs` is finished, decided without loading the
-    model: a pending run (or a changed task file or generation setting) means False, and
-    the model is loaded; the loaded model's full identity is then checked by the runner
-    before anything is reused."""
-    if options.dtype not in ("auto", "float32", "fp32"):
-        return False
-    source = resolve(point.model, point.revision)
-    model = {"name": source.name, "revision": source.revision, "dtype": "float32",
-             "boundary": options.boundary}
-    return all(_run_finished(out, model, task, shots, settings) for task, shots in runs)
-
-
-def _run_point(point: Point, runs: Sequence[tuple[Task, int]], settings: EvalSettings,
-               options: ModelOptions, bar: Any) -> list[dict[str, Any]]:
+    The unit of work of a sweep: a scheduler (a Ray task, a job array element) calls this
+    with one checkpoint's specs from `harness.plan.plan`, and needs nothing else.
+    """
     from harness.models import load_model
 
-    backend = load_model(point.model, point.revision, dtype=options.dtype, device=options.device,
-                         batch_size=options.batch_size, boundary=options.boundary,
-                         allow_pickle=options.allow_pickle)
+    first = specs[0]
+    if any((spec.point, spec.options) != (first.point, first.options) for spec in specs):
+        raise HarnessError("run_checkpoint takes the specs of one checkpoint; group them with "
+                           "harness.plan.by_checkpoint")
+    options = first.options
+    backend = load_model(first.point.model, first.point.revision, dtype=options.dtype,
+                         device=options.device, batch_size=options.batch_size,
+                         boundary=options.boundary, allow_pickle=options.allow_pickle)
     try:
-        return [evaluate_task(backend, task, shots, settings, bar) for task, shots in runs]
+        return [evaluate_run(backend, spec, progress_bar) for spec in specs]
     finally:
         backend.close()
         del backend
@@ -195,37 +119,30 @@ def _run_point(point: Point, runs: Sequence[tuple[Task, int]], settings: EvalSet
 
 
 def run_sweep(points: Sequence[Point], settings: EvalSettings,
-              options: ModelOptions = ModelOptions(), *, progress: bool = True,
-              shard: Shard = Shard()) -> list[dict[str, Any]]:
+              options: ModelOptions | None = None, *, progress: bool = True,
+              shard: Shard | None = None) -> list[dict[str, Any]]:
     """Evaluate this shard's runs (every point x task x shot count by default); return
-    their summaries. Each point's summaries enter the results index as soon as it is done."""
-    tasks = load_tasks(settings.tasks, settings.tasks_dir)
-    for task in tasks:
-        for shots in settings.shots:
-            check_shots_and_limit(task, shots, settings.limit)
-    for point in points:  # fail on a bad name or revision before the first load
-        resolve(point.model, point.revision)
-    work = plan(points, tasks, settings.shots, shard)
+    their summaries. Each point's summaries enter the results index as soon as it is done.
+    A checkpoint whose runs are all finished is skipped without loading it."""
+    work = by_checkpoint(plan(settings, points, options or ModelOptions(), shard or Shard()))
     bar = None
     if progress and distributed.current().is_main:
         from tqdm import tqdm
 
-        total = sum(min(len(t.examples), settings.limit or len(t.examples))
-                    for _, runs in work for t, _ in runs)
+        total = sum(spec.n_examples for _, specs in work for spec in specs)
         bar = tqdm(total=total, unit="ex", desc="sweep", dynamic_ncols=True, file=sys.stderr)
     summaries: list[dict[str, Any]] = []
     try:
-        for number, (point, runs) in enumerate(work, start=1):
-            label = f"{point.model}@{resolve(point.model, point.revision).revision}"
-            if _finished(settings.out, point, options, settings, runs):
+        for number, (_, specs) in enumerate(work, start=1):
+            label = f"{specs[0].model}@{specs[0].revision}"
+            if all(spec.is_finished() for spec in specs):
                 log.info("[%d/%d] %s: finished earlier, skipped", number, len(work), label)
                 if bar is not None:
-                    bar.update(sum(min(len(t.examples), settings.limit or len(t.examples))
-                                   for t, _ in runs))
+                    bar.update(sum(spec.n_examples for spec in specs))
                 continue
             if bar is not None:
                 bar.set_description(f"[{number}/{len(work)}] {label}")
-            done = _run_point(point, runs, settings, options, bar)
+            done = run_checkpoint(specs, bar)
             if distributed.current().is_main:
                 index.update(settings.out, done)
             summaries.extend(done)

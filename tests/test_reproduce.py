@@ -55,7 +55,7 @@ def test_version_1_identities_upgrade_to_the_content_only_form():
 
 
 def test_a_sample_of_the_committed_run_reproduces(tmp_path):
-    comparisons, skipped = reproduce.reproduce(_evidence(tmp_path), k=4, seed=1)
+    comparisons, skipped = reproduce.reproduce(reproduce.committed_runs(_evidence(tmp_path)), k=4, seed=1)
     assert not skipped
     [only] = comparisons
     assert only.ok and only.examples == 4 and only.generations_identical == 4
