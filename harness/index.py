@@ -22,10 +22,8 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import functools
 import json
 import os
-import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -34,44 +32,15 @@ from harness.errors import HarnessError
 from harness.locations import locate
 
 INDEX_FILE = "index.parquet"
-# Tokens per optimiser step, for the "tokens seen" axis (Pythia: 1024 sequences x 2048).
-PYTHIA_TOKENS_PER_STEP = 2_097_152
 METRIC_FIELDS = ("mean", "ci_low", "ci_high", "n_nan", "chance")
 
 
-def _step(revision: str | None) -> int | None:
-    match = re.fullmatch(r"step(\d+)", revision or "")
-    return int(match.group(1)) if match else None
-
-
-@functools.lru_cache(maxsize=64)
-def _family_manifest(path: Path) -> dict[str, Any]:
-    """A family.json, read once per process (a report asks for it once per run)."""
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
 def family_info(model: dict[str, Any]) -> dict[str, Any]:
-    """Family, size label, training step and tokens seen of a model, where known.
+    """Family, size label, training step and tokens seen of a stored model record, from the
+    model registry's `lineage` (the one place that knows a model's family)."""
+    from harness.models.registry import lineage
 
-    Pythia from its name; a local family from the family.json two folders above the
-    checkpoint (its recipe gives tokens per step); anything else has no family.
-    """
-    name, revision = model["name"], model["revision"]
-    step = _step(revision)
-    pythia = re.fullmatch(r"pythia-([0-9.]+[mb])(-deduped)?", name)
-    if pythia:
-        step = 143000 if revision == "main" else step
-        return {"family": "pythia" + (pythia.group(2) or ""), "size": pythia.group(1),
-                "step": step, "tokens_seen": None if step is None else step * PYTHIA_TOKENS_PER_STEP}
-    source = locate(model.get("source") or "")
-    manifest = source.parent.parent / "family.json" if source else None
-    if manifest is not None and manifest.is_file():
-        data = _family_manifest(manifest)
-        recipe = data.get("recipe", {})
-        per_step = recipe.get("batch_size", 0) * recipe.get("seq_len", 0)
-        return {"family": data.get("family"), "size": source.parent.name, "step": step,
-                "tokens_seen": None if step is None else step * per_step}
-    return {"family": None, "size": name, "step": step, "tokens_seen": None}
+    return lineage(model["name"], model["revision"], locate(model.get("source") or "")).to_json()
 
 
 def row(summary: dict[str, Any], run_dir: str) -> dict[str, Any]:

@@ -120,3 +120,21 @@ def test_records_keep_none_and_columns_are_checked(tmp_path):
     assert set(rows["main"]) == {"revision", "step", "family"}
     with pytest.raises(HarnessError, match=r"has no column\(s\) \['nope'\]"):
         index.load(tmp_path, ["nope"])
+
+
+def test_the_registry_is_the_one_place_that_knows_a_models_family():
+    from harness.models.registry import resolve
+
+    source = resolve("pico-16k", "step64")
+    family = json.loads((REPO / "families" / "pico" / "family.json").read_text())
+    per_step = family["recipe"]["batch_size"] * family["recipe"]["seq_len"]
+    assert source.lineage.to_json() == {"family": "pico", "size": "pico-16k", "step": 64,
+                                        "tokens_seen": 64 * per_step}
+    # the index reads the same lineage back from a stored record (a portable source path)
+    stored = {"name": "pico-16k", "revision": "step64", "source": "families/pico/pico-16k/step64"}
+    assert index.family_info(stored) == source.lineage.to_json()
+    pythia = resolve("pythia-410m-deduped", "main").lineage
+    assert (pythia.family, pythia.size, pythia.step) == ("pythia-deduped", "410m", 143000)
+    assert pythia.tokens_seen == 143000 * 2_097_152
+    assert index.family_info({"name": "smollm2-135m", "revision": "main", "source": "x.gguf"}) == {
+        "family": None, "size": "smollm2-135m", "step": None, "tokens_seen": None}

