@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-# (column title, metric) - one column per metric family, side by side.
+# (column title, metric) - one column per metric group, side by side.
 COLUMNS = (
     ("EM", "exact_str_match"),
     ("EM raw", "exact_match_raw"),
@@ -29,7 +29,7 @@ def _cell(summary: dict[str, Any], metric: str) -> str:
 
 
 def side_by_side(summaries: Sequence[dict[str, Any]], with_model: bool = False) -> str:
-    """One row per (model, task, shots), one column per metric family."""
+    """One row per (model, task, shots), one column per metric group."""
     header = ["task", "shots", "n", *(title for title, _ in COLUMNS)]
     if with_model:
         header.insert(0, "model")

@@ -2,7 +2,7 @@
 
 A per-example metric is `(record) -> float`; an aggregate metric is `(records) -> float`.
 `METRICS` is the table, filled by `@metric` (or `@aggregate_metric`) beside each function:
-family, direction, range, chance level, description. Adding a metric is one decorated
+group, direction, range, chance level, description. Adding a metric is one decorated
 function. An example a metric cannot score (no generation, no log-probs, a target that is not
 a number...) gets NaN, which `summarize` counts (`n_nan`); it is never a silent 0.
 
@@ -39,8 +39,8 @@ INF = math.inf
 
 Records = Sequence[ExampleRecord]
 Kind = Literal["example", "aggregate"]
-Family = Literal["exact match", "multiple choice", "log-likelihood", "partial credit", "mirage",
-                 "diagnostic", "in-context"]
+Group = Literal["exact match", "multiple choice", "log-likelihood", "partial credit", "mirage",
+                "diagnostic", "in-context"]
 
 
 # --------------------------------------------------------------------------------------
@@ -129,7 +129,7 @@ class Metric:
     name: str
     fn: Callable[..., float]  # (record) -> float for kind "example", (records) -> float for "aggregate"
     kind: Kind
-    family: Family
+    group: Group  # the metric group: a row of panels, a column of the side-by-side table
     higher_is_better: bool
     value_range: tuple[float, float]
     chance: Callable[[Records], float | None] | None  # chance level on these records
@@ -153,21 +153,21 @@ def _register(fields: dict[str, Any]) -> Callable[[Callable[..., float]], Callab
     return register
 
 
-def metric(*, family: Family, higher_is_better: bool, value_range: tuple[float, float],
+def metric(*, group: Group, higher_is_better: bool, value_range: tuple[float, float],
            description: str, chance: Callable[[Records], float | None] | None = None):
     """Register the decorated per-example metric `(record) -> float` in `METRICS` under its
     own name, with its metadata beside it (as inspect_ai's `@scorer`)."""
-    return _register(dict(kind="example", family=family, higher_is_better=higher_is_better,
+    return _register(dict(kind="example", group=group, higher_is_better=higher_is_better,
                           value_range=value_range, chance=chance, description=description))
 
 
-def aggregate_metric(*, family: Family, higher_is_better: bool, value_range: tuple[float, float],
+def aggregate_metric(*, group: Group, higher_is_better: bool, value_range: tuple[float, float],
                      description: str, chance: Callable[[Records], float | None] | None,
                      uses: Callable[[ExampleRecord], bool],
                      weighted: Callable[[Records], Callable[[np.ndarray], np.ndarray]]):
     """Register the decorated aggregate metric `(records) -> float`: it scores the records it
     `uses`, and `weighted` gives its statistic on resampling counts (vectorised bootstrap)."""
-    return _register(dict(kind="aggregate", family=family, higher_is_better=higher_is_better,
+    return _register(dict(kind="aggregate", group=group, higher_is_better=higher_is_better,
                           value_range=value_range, chance=chance, description=description,
                           uses=uses, weighted=weighted))
 
@@ -206,7 +206,7 @@ def _chance_brier_uniform(records: Records) -> float | None:
 # Exact match
 
 
-@metric(family="exact match", higher_is_better=True, value_range=(0, 1), chance=_chance_zero,
+@metric(group="exact match", higher_is_better=True, value_range=(0, 1), chance=_chance_zero,
         description="post-processed answer equals a target (BIG-bench)")
 def exact_str_match(record: ExampleRecord) -> float:
     """1 if the post-processed answer is one of the targets (exact, case-sensitive), else 0.
@@ -220,7 +220,7 @@ def exact_str_match(record: ExampleRecord) -> float:
     return float(record.answer in record.targets)
 
 
-@metric(family="exact match", higher_is_better=True, value_range=(0, 1), chance=_chance_zero,
+@metric(group="exact match", higher_is_better=True, value_range=(0, 1), chance=_chance_zero,
         description="stripped raw generation equals a target (no regex)")
 def exact_match_raw(record: ExampleRecord) -> float:
     """1 if `generation.strip()` is one of the targets: exact match without BIG-bench's regex.
@@ -233,7 +233,7 @@ def exact_match_raw(record: ExampleRecord) -> float:
     return float(record.generation.strip() in record.targets)
 
 
-@metric(family="exact match", higher_is_better=True, value_range=(0, 1), chance=_chance_zero,
+@metric(group="exact match", higher_is_better=True, value_range=(0, 1), chance=_chance_zero,
         description="post-processed answer equals a target, stripped and lower-cased (BIG-bench)")
 def case_insensitive_str_match(record: ExampleRecord) -> float:
     """1 if the stripped, lower-cased post-processed answer is a stripped, lower-cased target.
@@ -253,7 +253,7 @@ def case_insensitive_str_match(record: ExampleRecord) -> float:
 # Multiple choice
 
 
-@metric(family="multiple choice", higher_is_better=True, value_range=(0, 1),
+@metric(group="multiple choice", higher_is_better=True, value_range=(0, 1),
         chance=_chance_mean_target_score,
         description="target score of the highest-log-prob choice (BIG-bench)")
 def multiple_choice_grade(record: ExampleRecord) -> float:
@@ -270,7 +270,7 @@ def multiple_choice_grade(record: ExampleRecord) -> float:
     return float(record.target_scores[bigbench_argmax(normalised)])
 
 
-@metric(family="multiple choice", higher_is_better=True, value_range=(0, 1),
+@metric(group="multiple choice", higher_is_better=True, value_range=(0, 1),
         chance=_chance_mean_target_score, description="same, log-prob per character of the choice")
 def multiple_choice_grade_norm(record: ExampleRecord) -> float:
     """Target score of the choice with the highest log-prob per character, sum / len(choice).
@@ -372,7 +372,7 @@ def usable_pieces(pieces: Mapping[str, np.ndarray]) -> np.ndarray:
     return ~np.isnan(np.asarray(pieces["squared_error"], dtype=np.float64))
 
 
-@aggregate_metric(family="multiple choice", higher_is_better=False, value_range=(0, 1),
+@aggregate_metric(group="multiple choice", higher_is_better=False, value_range=(0, 1),
                   chance=_chance_brier_uniform, uses=has_choice_scores, weighted=_brier_weighted,
                   description="Brier score of softmax choice probabilities (BIG-bench)")
 def brier_score(records: Records) -> float:
@@ -387,7 +387,7 @@ def brier_score(records: Records) -> float:
     return float(_brier_weighted(records)(np.ones((1, n)))[0]) if n else NAN
 
 
-@aggregate_metric(family="multiple choice", higher_is_better=False, value_range=(0, 1),
+@aggregate_metric(group="multiple choice", higher_is_better=False, value_range=(0, 1),
                   chance=None, uses=has_choice_scores, weighted=_ece_weighted,
                   description="ECE over 15 bins of max choice probability (BIG-bench)")
 def expected_calibration_error(records: Records) -> float:
@@ -401,7 +401,7 @@ def expected_calibration_error(records: Records) -> float:
     return float(_ece_weighted(records)(np.ones((1, n)))[0]) if n else NAN
 
 
-@metric(family="log-likelihood", higher_is_better=True, value_range=(0, 1),
+@metric(group="log-likelihood", higher_is_better=True, value_range=(0, 1),
         chance=_chance_correct_fraction,
         description="softmax probability mass on the correct choices")
 def correct_choice_prob(record: ExampleRecord) -> float:
@@ -452,7 +452,7 @@ def _bins_table(parts: _Calibration, n_bins: int) -> list[dict[str, float]]:
 # Log-likelihood of the target (teacher-forced)
 
 
-@metric(family="log-likelihood", higher_is_better=True, value_range=(-INF, 0),
+@metric(group="log-likelihood", higher_is_better=True, value_range=(-INF, 0),
         description="log p(target | prompt), best target")
 def target_logprob(record: ExampleRecord) -> float:
     """log p(target | prompt) = sum of the target's per-token log-probs, best target.
@@ -465,7 +465,7 @@ def target_logprob(record: ExampleRecord) -> float:
     return NAN if sums is None else max(sums)
 
 
-@metric(family="log-likelihood", higher_is_better=True, value_range=(-INF, 0),
+@metric(group="log-likelihood", higher_is_better=True, value_range=(-INF, 0),
         description="best target's log-prob per token")
 def target_logprob_per_token(record: ExampleRecord) -> float:
     """The best target's log-prob divided by its number of tokens."""
@@ -475,7 +475,7 @@ def target_logprob_per_token(record: ExampleRecord) -> float:
     return math.fsum(record.target_logprobs[best]) / len(record.target_logprobs[best])
 
 
-@metric(family="log-likelihood", higher_is_better=True, value_range=(-INF, 0),
+@metric(group="log-likelihood", higher_is_better=True, value_range=(-INF, 0),
         description="best target's log-prob per character")
 def target_logprob_per_char(record: ExampleRecord) -> float:
     """The best target's log-prob divided by its length in characters.
@@ -488,7 +488,7 @@ def target_logprob_per_char(record: ExampleRecord) -> float:
     return math.fsum(record.target_logprobs[best]) / len(record.targets[best])
 
 
-@metric(family="mirage", higher_is_better=True, value_range=(0, 1),
+@metric(group="mirage", higher_is_better=True, value_range=(0, 1),
         description="every target token is the greedy token (teacher-forced exact match)")
 def target_all_greedy(record: ExampleRecord) -> float:
     """1 if every token of the best target is the model's greedy (argmax) token.
@@ -502,7 +502,7 @@ def target_all_greedy(record: ExampleRecord) -> float:
     return float(all(record.target_greedy[best]))
 
 
-@metric(family="mirage", higher_is_better=True, value_range=(0, 1),
+@metric(group="mirage", higher_is_better=True, value_range=(0, 1),
         description="exp(per-token log-prob of the best target)")
 def p_tok(record: ExampleRecord) -> float:
     """exp(target_logprob_per_token): the best target's geometric-mean per-token probability.
@@ -512,7 +512,7 @@ def p_tok(record: ExampleRecord) -> float:
     return math.exp(target_logprob_per_token(record))
 
 
-@metric(family="mirage", higher_is_better=True, value_range=(0, 1),
+@metric(group="mirage", higher_is_better=True, value_range=(0, 1),
         description="exp(log-prob of the best target) = p_tok ** L")
 def predicted_exact_match(record: ExampleRecord) -> float:
     """exp(target_logprob) = p_tok ** L (L target tokens): the probability of sampling the target.
@@ -527,7 +527,7 @@ def predicted_exact_match(record: ExampleRecord) -> float:
 # Partial credit and diagnostics
 
 
-@metric(family="partial credit", higher_is_better=False, value_range=(0, INF),
+@metric(group="partial credit", higher_is_better=False, value_range=(0, INF),
         description="Levenshtein distance from answer tokens to the nearest target's tokens")
 def token_edit_distance(record: ExampleRecord) -> float:
     """Levenshtein distance between the answer's tokens and the nearest target's tokens; lower is better.
@@ -543,7 +543,7 @@ def token_edit_distance(record: ExampleRecord) -> float:
     return float(min(levenshtein(record.answer_tokens, tokens) for tokens in record.target_tokens))
 
 
-@metric(family="partial credit", higher_is_better=True, value_range=(0, 1),
+@metric(group="partial credit", higher_is_better=True, value_range=(0, 1),
         description="fraction of answer characters right, aligned right (integer targets)")
 def digit_accuracy(record: ExampleRecord) -> float:
     """Fraction of the answer's characters right, aligned on the right, for integer targets.
@@ -561,7 +561,7 @@ def digit_accuracy(record: ExampleRecord) -> float:
     return right / max(len(target), len(answer))
 
 
-@metric(family="diagnostic", higher_is_better=False, value_range=(0, 1),
+@metric(group="diagnostic", higher_is_better=False, value_range=(0, 1),
         description="output regex matched nothing (BIG-bench #917)")
 def answer_no_match(record: ExampleRecord) -> float:
     """1 if the task's output_regex matched nothing in the generation (the answer became ""), else 0.
@@ -573,7 +573,7 @@ def answer_no_match(record: ExampleRecord) -> float:
     return NAN if record.answer_matched is None else float(not record.answer_matched)
 
 
-@metric(family="in-context", higher_is_better=True, value_range=(0, 1),
+@metric(group="in-context", higher_is_better=True, value_range=(0, 1),
         description="answer equals the relabelled demonstrations' mapping (flipped/unrelated labels)")
 def follows_demonstrations(record: ExampleRecord) -> float:
     """1 if the answer is what the relabelled demonstrations imply (`demo_target`), else 0.
@@ -587,7 +587,7 @@ def follows_demonstrations(record: ExampleRecord) -> float:
     return float(record.answer == record.demo_target)
 
 
-@metric(family="in-context", higher_is_better=True, value_range=(0, 1),
+@metric(group="in-context", higher_is_better=True, value_range=(0, 1),
         description="highest-log-prob choice is the relabelled demonstrations' answer")
 def follows_demonstrations_mc(record: ExampleRecord) -> float:
     """1 if the highest-log-prob choice is `demo_target`, else 0 (NaN unless it is a choice)."""
@@ -663,7 +663,8 @@ def summarize(records: Records, n_boot: int = 1000, seed: int = 0,
     """Mean and 95% percentile-bootstrap CI of every metric that scores at least one record.
 
     Per metric: mean, ci_low, ci_high, n (records scored), n_nan (records it could not
-    score), chance, higher_is_better, family, kind. Example metrics: mean of the non-NaN
+    score), chance, higher_is_better, family (the metric's group: the stored name, which
+    committed summaries hold), kind. Example metrics: mean of the non-NaN
     values, resampling those values. Aggregate metrics: the metric over the records it
     `uses`, resampling those records. Resamples come from `default_rng(seed)`.
     """
@@ -685,6 +686,6 @@ def summarize(records: Records, n_boot: int = 1000, seed: int = 0,
             "mean": mean, "ci_low": low, "ci_high": high, "n": len(used),
             "n_nan": len(records) - len(used),
             "chance": metric.chance(used) if metric.chance is not None else None,
-            "higher_is_better": metric.higher_is_better, "family": metric.family, "kind": metric.kind,
+            "higher_is_better": metric.higher_is_better, "family": metric.group, "kind": metric.kind,
         }
     return summary

@@ -46,8 +46,9 @@ class ExampleRecord:
     target_logprobs: tuple[tuple[float, ...], ...] = ()
     target_greedy: tuple[tuple[bool, ...], ...] = ()
     target_tokens: tuple[tuple[str, ...], ...] = ()
-    # text between the prompt and the scored targets: the model's own scratchpad under a
-    # variant with an answer marker, else ""
+    # text between the prompt and the scored targets, a suffix of the scoring context
+    # (harness.runner.scoring_context): the model's own scratchpad under a variant with an
+    # answer marker, else ""
     target_context: str = ""
     # with relabelled demonstrations: the answer of a model that follows them
     demo_target: str | None = None

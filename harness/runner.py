@@ -38,10 +38,10 @@ from harness.tasks import Prompt, Task
 log = logging.getLogger(__name__)
 
 
-def target_context(task: Task, prompt: Prompt, generation: str | None) -> str | None:
-    """Where the targets are scored: after the prompt, or, for a variant with an answer
-    marker (scratchpad), after the model's own text up to the marker; None when the model
-    never wrote the marker (the target log-prob is then a counted NaN)."""
+def scoring_context(task: Task, prompt: Prompt, generation: str | None) -> str | None:
+    """The whole context the targets are scored after: the prompt, or, for a variant with an
+    answer marker (scratchpad), the prompt and the model's own text up to the marker; None
+    when the model never wrote the marker (the target log-prob is then a counted NaN)."""
     marker = task.variant.answer_marker if task.variant else None
     if marker is None:
         return prompt.text
@@ -81,7 +81,7 @@ def run_chunk(backend: Backend, task: Task, prompts: Sequence[Prompt],
                                    stop=stop) for p in prompts]
         generations = backend.generate(gen_requests)
     texts = [g.text if g is not None else None for g in generations]
-    contexts = [target_context(task, p, text) for p, text in zip(prompts, texts)]
+    contexts = [scoring_context(task, p, text) for p, text in zip(prompts, texts)]
 
     requests: list[LoglikRequest] = []
     for prompt, context in zip(prompts, contexts):
@@ -116,7 +116,7 @@ def run_chunk(backend: Backend, task: Task, prompts: Sequence[Prompt],
             target_logprobs=tuple(t.logprobs for t in targets),
             target_greedy=tuple(t.is_greedy for t in targets),
             target_tokens=target_tokens[i],
-            target_context=context[len(prompt.text):] if context else "",
+            target_context=context[len(prompt.text):] if context else "",  # the suffix only
             demo_target=prompt.demo_target,
         ))
     return records

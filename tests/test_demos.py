@@ -76,7 +76,7 @@ def test_tasks_without_choices_or_numbers_refuse_relabelling():
 def test_scratchpad_variant_scores_the_final_number_after_the_model_scratchpad(tiny_model_dir,
                                                                             tmp_path):
     from harness.models import load_model
-    from harness.runner import EvalSettings, GenerationSettings, evaluate, run_chunk, target_context
+    from harness.runner import EvalSettings, GenerationSettings, evaluate, run_chunk, scoring_context
 
     task, = load_tasks("arithmetic/2_digit_addition@scratchpad")
     plain, = load_tasks("arithmetic/2_digit_addition")
@@ -84,9 +84,9 @@ def test_scratchpad_variant_scores_the_final_number_after_the_model_scratchpad(t
     assert [p.text for p in render(task, 1, 3)] == [p.text for p in render(plain, 1, 3)]
     prompt = render(task, 0, 1)[0]
     worked = "5+7+0=12, 4+0+1=5, so 52\n\nQ: What is"
-    assert target_context(task, prompt, worked) == prompt.text + "5+7+0=12, 4+0+1=5, so "
-    assert target_context(task, prompt, "52\n") is None
-    assert target_context(plain, prompt, worked) == prompt.text
+    assert scoring_context(task, prompt, worked) == prompt.text + "5+7+0=12, 4+0+1=5, so "
+    assert scoring_context(task, prompt, "52\n") is None
+    assert scoring_context(plain, prompt, worked) == prompt.text
     backend = load_model(str(tiny_model_dir))
     prompts = render(task, 0, 4)
     records = run_chunk(backend, task, prompts, GenerationSettings())

@@ -42,13 +42,13 @@ def test_metrics_import_without_heavy_libraries():
 
 
 def test_registry_metadata_is_complete():
-    families = {"exact match", "multiple choice", "log-likelihood", "partial credit", "mirage", "diagnostic",
+    groups = {"exact match", "multiple choice", "log-likelihood", "partial credit", "mirage", "diagnostic",
                 "in-context"}
     assert len(M.METRICS) >= 16
     for name, metric in M.METRICS.items():
         assert metric.name == name
         assert metric.kind in ("example", "aggregate")
-        assert metric.family in families
+        assert metric.group in groups
         assert metric.value_range[0] < metric.value_range[1]
         assert metric.fn.__doc__ and metric.description
         if metric.kind == "aggregate":
@@ -353,5 +353,5 @@ def test_each_metric_carries_its_metadata_and_registers_once():
     assert M.METRICS["brier_score"].kind == "aggregate" and M.METRICS["brier_score"].uses is not None
     assert all(m.fn.__name__ == name and m.description for name, m in M.METRICS.items())
     with pytest.raises(ValueError, match="defined twice"):
-        M.metric(family="exact match", higher_is_better=True, value_range=(0, 1),
+        M.metric(group="exact match", higher_is_better=True, value_range=(0, 1),
                  description="again")(M.exact_str_match)

@@ -18,8 +18,8 @@ def _runs(specs) -> list[tuple[Point, str, int]]:
     return [(spec.point, spec.task.name, spec.shots) for spec in specs]
 
 
-def _plan(shard: Shard = Shard()):
-    return plan(SETTINGS, POINTS, ModelOptions(), shard)
+def _plan(shard: Shard | None = None):
+    return plan(SETTINGS, POINTS, ModelOptions(), shard or Shard())
 
 
 @pytest.mark.parametrize("count", [1, 2, 3, 7, 30, 90, 100])

@@ -169,7 +169,7 @@ def analyze(block: Block, series: Series, cache: ScoreCache, n_boot: int = 1000,
             continue
         try:
             analyses[name] = analyze_series(x, scores, metric.higher_is_better, n_boot, seed, metric=name,
-                                            family=metric.family, labels=series.labels,
+                                            family=metric.group, labels=series.labels,
                                             replicates=replicates)
         except HarnessError as exc:  # e.g. a degenerate axis; say so instead of failing the report
             notes.append(f"{series.title}, {name}: {exc}")

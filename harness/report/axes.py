@@ -208,7 +208,7 @@ def gain_series(task: str, group: str, base_runs: Sequence[Run], shot: Series, m
         try:
             analysis = analyze_series(list(x), scores, metric_info.higher_is_better, n_boot, seed,
                                       metric=f"{shot.runs[0].shots}-shot gain in {metric}",
-                                      family=metric_info.family, labels=labels)
+                                      family=metric_info.group, labels=labels)
         except HarnessError:  # e.g. a NaN gain: the table still shows every number
             analysis = None
     shape = classify(analysis) if analysis is not None else None
