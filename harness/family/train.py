@@ -128,6 +128,101 @@ def _save_checkpoint(model, tokenizer, folder: Path) -> None:
     os.replace(tmp, folder)
 
 
+class _Session:
+    """One size's training state: model, optimiser, held-out rows and the record being written."""
+
+    def __init__(self, recipe: Recipe, size: Size, out: Path):
+        import torch
+        from transformers import GPTNeoXForCausalLM
+
+        self.recipe, self.size, self.out = recipe, size, out
+        self.model = GPTNeoXForCausalLM(build_config(size, recipe)).float()
+        self.tokenizer = build_tokenizer()
+        decay = [p for n, p in self.model.named_parameters() if p.ndim >= 2]
+        no_decay = [p for n, p in self.model.named_parameters() if p.ndim < 2]
+        self.optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": recipe.weight_decay},
+             {"params": no_decay, "weight_decay": 0.0}],
+            lr=recipe.lr, betas=recipe.betas)
+        self.train_rows, held_out = training_rows(recipe, out / STATE_DIR)
+        self.state_path = out / STATE_DIR / f"{size.name}.pt"
+        self.record = {"loss_curve": [], "eval_loss_curve": [], "train_time_s": 0.0, "start_step": 0}
+        self.step = 0
+        self.held_x = torch.from_numpy(held_out[:, :-1])
+        self.held_y = torch.from_numpy(held_out[:, 1:])
+
+    def resume(self) -> bool:
+        """Continue from the saved state, where there is one."""
+        import torch
+
+        if not self.state_path.exists():
+            return False
+        state = torch.load(self.state_path, weights_only=False)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.step, self.record = state["step"], state["record"]
+        log.info("%s: resuming at step %d", self.size.name, self.step)
+        return True
+
+    def held_out_loss(self) -> float:
+        import torch
+
+        self.model.eval()
+        with torch.no_grad():
+            logits = self.model(input_ids=self.held_x).logits
+            loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), self.held_y.flatten())
+        self.model.train()
+        return float(loss)
+
+    def checkpoint(self, at: int) -> None:
+        """Held-out loss now; the weights at a saved step; the full state to resume from."""
+        import torch
+
+        self.record["eval_loss_curve"].append([at, self.held_out_loss()])
+        if at in self.recipe.save_steps:
+            _save_checkpoint(self.model, self.tokenizer, self.out / self.size.name / f"step{at}")
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_path.with_suffix(".tmp")
+        torch.save({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                    "step": at, "record": self.record}, tmp)
+        os.replace(tmp, self.state_path)
+
+    def train_step(self) -> float:
+        """One optimiser step on the next batch of rows; its loss."""
+        import torch
+
+        recipe, step = self.recipe, self.step
+        batch = torch.from_numpy(self.train_rows[step * recipe.batch_size:
+                                                 (step + 1) * recipe.batch_size])
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate(recipe, step)
+        logits = self.model(input_ids=batch[:, :-1]).logits
+        loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), batch[:, 1:].flatten())
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), recipe.grad_clip)
+        self.optimizer.step()
+        self.step += 1
+        return loss.item()
+
+    def size_record(self, threads: int) -> dict:
+        """This size's entry in family.json."""
+        # the backend's count (tied embeddings once), so family.json and every run agree
+        from harness.models.hf_load import parameter_counts
+
+        total, non_embedding = parameter_counts(self.model)
+        size, record = self.size, self.record
+        return {
+            "name": size.name, "layers": size.layers, "d_model": size.d_model, "heads": size.heads,
+            "total_params": total, "non_embedding_params": non_embedding,
+            "train_time_s": round(record["train_time_s"], 1), "threads": threads,
+            "checkpoints": [f"step{s}" for s in self.recipe.save_steps],
+            "final_eval_loss": record["eval_loss_curve"][-1][1],
+            "loss_curve": [[s, round(v, 5)] for s, v in record["loss_curve"]],
+            "eval_loss_curve": [[s, round(v, 5)] for s, v in record["eval_loss_curve"]],
+        }
+
+
 def train_size(recipe: Recipe, size: Size, out: Path, threads: int,
                progress: Callable[[int], None] | None = None, stop_at: int | None = None,
                resumed: Callable[[int], None] | None = None) -> dict:
@@ -139,95 +234,33 @@ def train_size(recipe: Recipe, size: Size, out: Path, threads: int,
     """
     import torch
 
-    # the backend's count (tied embeddings once), so family.json and every run agree
-    from harness.models.hf_load import parameter_counts
-
     torch.set_num_threads(threads)
     torch.manual_seed(recipe.init_seed)
-    from transformers import GPTNeoXForCausalLM
-
-    model = GPTNeoXForCausalLM(build_config(size, recipe)).float()
-    tokenizer = build_tokenizer()
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": recipe.weight_decay},
-         {"params": no_decay, "weight_decay": 0.0}],
-        lr=recipe.lr, betas=recipe.betas)
-    train, held_out = training_rows(recipe, out / STATE_DIR)
-    state_path = out / STATE_DIR / f"{size.name}.pt"
-    record = {"loss_curve": [], "eval_loss_curve": [], "train_time_s": 0.0, "start_step": 0}
-    step = 0
-    if state_path.exists():
-        state = torch.load(state_path, weights_only=False)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        step, record = state["step"], state["record"]
-        log.info("%s: resuming at step %d", size.name, step)
-        if resumed:
-            resumed(step)
-
-    held_x = torch.from_numpy(held_out[:, :-1])
-    held_y = torch.from_numpy(held_out[:, 1:])
-
-    def evaluate() -> float:
-        model.eval()
-        with torch.no_grad():
-            logits = model(input_ids=held_x).logits
-            loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), held_y.flatten())
-        model.train()
-        return float(loss)
-
-    def checkpoint(at: int) -> None:
-        record["eval_loss_curve"].append([at, evaluate()])
-        if at in recipe.save_steps:
-            _save_checkpoint(model, tokenizer, out / size.name / f"step{at}")
-        state_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = state_path.with_suffix(".tmp")
-        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "step": at, "record": record}, tmp)
-        os.replace(tmp, state_path)
-
-    if step == 0 and not record["eval_loss_curve"]:
-        checkpoint(0)
-    model.train()
+    session = _Session(recipe, size, out)
+    if session.resume() and resumed:
+        resumed(session.step)
+    if session.step == 0 and not session.record["eval_loss_curve"]:
+        session.checkpoint(0)
+    session.model.train()
     # held-out loss at every saved step and at 20 evenly spaced steps
     marks = set(recipe.save_steps) | set(range(0, recipe.steps + 1, max(1, recipe.steps // 20)))
     running, count = 0.0, 0
     started = time.perf_counter()
     last = recipe.steps if stop_at is None else min(stop_at, recipe.steps)
-    while step < last:
-        batch = torch.from_numpy(train[step * recipe.batch_size:(step + 1) * recipe.batch_size])
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(recipe, step)
-        logits = model(input_ids=batch[:, :-1]).logits
-        loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), batch[:, 1:].flatten())
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
-        optimizer.step()
-        step += 1
-        running += loss.item()
+    while session.step < last:
+        running += session.train_step()
         count += 1
+        step = session.step
         if step % 20 == 0 or step == recipe.steps:
-            record["loss_curve"].append([step, running / count])
+            session.record["loss_curve"].append([step, running / count])
             running, count = 0.0, 0
         if progress:
             progress(1)
         if step in marks:
-            record["train_time_s"] += time.perf_counter() - started
+            session.record["train_time_s"] += time.perf_counter() - started
             started = time.perf_counter()
-            checkpoint(step)
-    total, non_embedding = parameter_counts(model)
-    return {
-        "name": size.name, "layers": size.layers, "d_model": size.d_model, "heads": size.heads,
-        "total_params": total, "non_embedding_params": non_embedding,
-        "train_time_s": round(record["train_time_s"], 1), "threads": threads,
-        "checkpoints": [f"step{s}" for s in recipe.save_steps],
-        "final_eval_loss": record["eval_loss_curve"][-1][1],
-        "loss_curve": [[s, round(v, 5)] for s, v in record["loss_curve"]],
-        "eval_loss_curve": [[s, round(v, 5)] for s, v in record["eval_loss_curve"]],
-    }
+            session.checkpoint(step)
+    return session.size_record(threads)
 
 
 def _git_commit() -> str:
