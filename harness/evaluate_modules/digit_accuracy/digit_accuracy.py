@@ -2,10 +2,9 @@
 
 import datasets
 import evaluate
-import numpy as np
 
+from harness.evaluate_modules import info, score
 from harness.metrics import digit_accuracy
-from harness.records import ExampleRecord
 
 _DESCRIPTION = """For integer targets: the fraction of the answer's characters that equal the target's,
 both aligned on the right, over max(len(target), len(answer)). Examples whose target is not an
@@ -30,16 +29,9 @@ Models a Mirage?}, booktitle={NeurIPS}, year={2023}}"""
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class DigitAccuracy(evaluate.Metric):
     def _info(self):
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION, citation=_CITATION, inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features({"predictions": datasets.Value("string"),
-                                        "references": datasets.Value("string")}))
+        return info(_DESCRIPTION, _KWARGS_DESCRIPTION, predictions=datasets.Value("string"),
+                    references=datasets.Value("string"), citation=_CITATION)
 
     def _compute(self, predictions, references):
-        values = np.array([digit_accuracy(ExampleRecord(
-            task="evaluate", idx=i, shots=0, prompt="", prompt_sha256="", shot_idxs=(),
-            targets=(target,), answer=answer))
-            for i, (answer, target) in enumerate(zip(predictions, references))], dtype=np.float64)
-        scored = values[~np.isnan(values)]
-        return {"digit_accuracy": float(scored.mean()) if scored.size else float("nan"),
-                "n_nan": int(values.size - scored.size)}
+        return score(digit_accuracy, ({"targets": (target,), "answer": answer}
+                                      for answer, target in zip(predictions, references)))

@@ -2,10 +2,9 @@
 
 import datasets
 import evaluate
-import numpy as np
 
+from harness.evaluate_modules import info, score
 from harness.metrics import exact_str_match
-from harness.records import ExampleRecord
 
 _DESCRIPTION = """1 if the post-processed answer is one of the example's targets (exact, case-sensitive),
 else 0; averaged over examples. BIG-bench task_metrics.exact_str_match_fn."""
@@ -22,23 +21,12 @@ Example:
     {'exact_str_match': 0.5, 'n_nan': 0}
 """
 
-_CITATION = """@article{srivastava2023beyond, title={Beyond the Imitation Game: Quantifying and
-extrapolating the capabilities of language models}, journal={TMLR}, year={2023}}"""
-
-
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class ExactStrMatch(evaluate.Metric):
     def _info(self):
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION, citation=_CITATION, inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features({"predictions": datasets.Value("string"),
-                                        "references": datasets.Sequence(datasets.Value("string"))}))
+        return info(_DESCRIPTION, _KWARGS_DESCRIPTION, predictions=datasets.Value("string"),
+                    references=datasets.Sequence(datasets.Value("string")))
 
     def _compute(self, predictions, references):
-        values = np.array([exact_str_match(ExampleRecord(
-            task="evaluate", idx=i, shots=0, prompt="", prompt_sha256="", shot_idxs=(),
-            targets=tuple(targets), answer=answer))
-            for i, (answer, targets) in enumerate(zip(predictions, references))], dtype=np.float64)
-        scored = values[~np.isnan(values)]
-        return {"exact_str_match": float(scored.mean()) if scored.size else float("nan"),
-                "n_nan": int(values.size - scored.size)}
+        return score(exact_str_match, ({"targets": tuple(targets), "answer": answer}
+                                       for answer, targets in zip(predictions, references)))

@@ -2,10 +2,9 @@
 
 import datasets
 import evaluate
-import numpy as np
 
+from harness.evaluate_modules import info, score
 from harness.metrics import multiple_choice_grade
-from harness.records import ExampleRecord
 
 _DESCRIPTION = """Target score of the choice with the highest log-prob, averaged over examples; ties
 broken by BIG-bench's hash of the normalised log-prob array. BIG-bench
@@ -23,24 +22,16 @@ Example:
     {'multiple_choice_grade': 0.5, 'n_nan': 0}
 """
 
-_CITATION = """@article{srivastava2023beyond, title={Beyond the Imitation Game: Quantifying and
-extrapolating the capabilities of language models}, journal={TMLR}, year={2023}}"""
-
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class MultipleChoiceGrade(evaluate.Metric):
     def _info(self):
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION, citation=_CITATION, inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features({"predictions": datasets.Sequence(datasets.Value("float64")),
-                                        "references": datasets.Sequence(datasets.Value("float64"))}))
+        return info(_DESCRIPTION, _KWARGS_DESCRIPTION,
+                    predictions=datasets.Sequence(datasets.Value("float64")),
+                    references=datasets.Sequence(datasets.Value("float64")))
 
     def _compute(self, predictions, references):
-        values = np.array([multiple_choice_grade(ExampleRecord(
-            task="evaluate", idx=i, shots=0, prompt="", prompt_sha256="", shot_idxs=(), targets=(),
-            choices=tuple(str(c) for c in range(len(logprobs))), target_scores=tuple(scores),
-            choice_logprobs=tuple((lp,) for lp in logprobs)))
-            for i, (logprobs, scores) in enumerate(zip(predictions, references))], dtype=np.float64)
-        scored = values[~np.isnan(values)]
-        return {"multiple_choice_grade": float(scored.mean()) if scored.size else float("nan"),
-                "n_nan": int(values.size - scored.size)}
+        return score(multiple_choice_grade, (
+            {"choices": tuple(str(c) for c in range(len(logprobs))), "target_scores": tuple(scores),
+             "choice_logprobs": tuple((lp,) for lp in logprobs)}
+            for logprobs, scores in zip(predictions, references)))

@@ -2,10 +2,9 @@
 
 import datasets
 import evaluate
-import numpy as np
 
+from harness.evaluate_modules import info, score
 from harness.metrics import target_logprob
-from harness.records import ExampleRecord
 
 _DESCRIPTION = """log p(target | prompt): the sum of the target's per-token log-probs; with several
 targets, the best one (BIG-bench's log_likelihood takes logsumexp over targets instead). Averaged
@@ -23,24 +22,15 @@ Example:
     {'target_logprob': -1.75, 'n_nan': 0}
 """
 
-_CITATION = """@article{srivastava2023beyond, title={Beyond the Imitation Game: Quantifying and
-extrapolating the capabilities of language models}, journal={TMLR}, year={2023}}"""
-
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class TargetLogprob(evaluate.Metric):
     def _info(self):
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION, citation=_CITATION, inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features({
-                "predictions": datasets.Sequence(datasets.Sequence(datasets.Value("float64"))),
-                "references": datasets.Sequence(datasets.Value("string"))}))
+        return info(_DESCRIPTION, _KWARGS_DESCRIPTION,
+                    predictions=datasets.Sequence(datasets.Sequence(datasets.Value("float64"))),
+                    references=datasets.Sequence(datasets.Value("string")))
 
     def _compute(self, predictions, references):
-        values = np.array([target_logprob(ExampleRecord(
-            task="evaluate", idx=i, shots=0, prompt="", prompt_sha256="", shot_idxs=(),
-            targets=tuple(targets), target_logprobs=tuple(tuple(lp) for lp in logprobs)))
-            for i, (logprobs, targets) in enumerate(zip(predictions, references))], dtype=np.float64)
-        scored = values[~np.isnan(values)]
-        return {"target_logprob": float(scored.mean()) if scored.size else float("nan"),
-                "n_nan": int(values.size - scored.size)}
+        return score(target_logprob, ({"targets": tuple(targets),
+                                       "target_logprobs": tuple(tuple(lp) for lp in logprobs)}
+                                      for logprobs, targets in zip(predictions, references)))
