@@ -86,18 +86,41 @@ def test_models_never_import_tasks_metrics_runner_or_report():
                                          "harness.report")) == []
 
 
-def test_models_do_not_reach_tasks_through_another_module():
-    """Transitively too: whatever models/ imports must not lead back to task code."""
+def reached_from(room: str) -> set[str]:
+    """Every harness module that the modules of `room` import, directly or through others."""
     table, seen = harness_imports(), set()
-    todo = [name for name in table if within(name, "harness.models")]
+    todo = [name for name in table if within(name, room)]
     while todo:
         name = todo.pop()
         if name in seen or name not in table:
             continue
         seen.add(name)
         todo.extend(module for module, _ in table[name])
+    return seen
+
+
+def test_models_do_not_reach_tasks_through_another_module():
+    """Transitively too: whatever models/ imports must not lead back to task code."""
     forbidden = ("harness.tasks", "harness.metrics", "harness.runner", "harness.report")
-    assert sorted(m for m in seen if any(within(m, room) for room in forbidden)) == []
+    assert sorted(m for m in reached_from("harness.models")
+                  if any(within(m, room) for room in forbidden)) == []
+
+
+def test_the_report_never_reaches_a_model_backend():
+    """The report reads a model's lineage from the registry (names, family.json), and
+    nothing that loads a model, even through another module."""
+    backends = ("harness.models.hf", "harness.models.hf_load", "harness.models.hf_score",
+                "harness.models.hf_generate", "harness.runner", "harness.sweep")
+    assert sorted(m for m in reached_from("harness.report") if m in backends) == []
+
+
+def test_the_plan_decides_and_never_executes():
+    """harness.plan resolves names and renders prompts; running, scoring and loading models
+    are its consumers' work."""
+    assert violations("harness.plan", ("harness.runner", "harness.sweep", "harness.metrics",
+                                       "harness.report", "harness.models.hf")) == []
+    assert {m for m, _ in harness_imports()["harness.plan"] if within(m, "harness.models")} <= {
+        "harness.models.registry"}
 
 
 def test_metrics_never_import_models():
