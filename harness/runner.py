@@ -1,6 +1,6 @@
-"""Run tasks through a model: render prompts, ask the backend, store raw records, score.
+"""Execute planned runs on a loaded model: ask the backend, store raw records, score.
 
-For each (task, shots): prompts are rendered (BIG-bench's exact strings), examples already
+For each `RunSpec` (harness.plan: its prompts rendered and checked there), examples already
 in the run folder are skipped, the rest go to the backend in chunks; each chunk's raw
 records are appended to examples.jsonl *before* any scoring, so a killed run resumes where
 it stopped. Scoring (`summarize_run`) reads only the stored records: `harness rescore` is

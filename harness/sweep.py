@@ -1,8 +1,9 @@
 """Sweeps: many checkpoints of one family, one model in memory at a time, resumable.
 
-A sweep is a list of (model, revision) points. Each is loaded, evaluated on every task and
-shot count, and freed before the next. A point whose runs are all finished is skipped
-without loading it; a half-finished run resumes at example level (harness.runner). One
+A sweep is a list of (model, revision) points, planned into RunSpecs (harness.plan). Each
+point is loaded, its specs executed (`run_checkpoint`, the unit of work a scheduler calls),
+and freed before the next. A point whose runs are all finished is skipped without loading
+it; a half-finished run resumes at example level (harness.runner). One
 progress bar with ETA covers the whole sweep. After each checkpoint its summaries go into
 the results index (harness.index: results/index.parquet, one row per run).
 

@@ -149,3 +149,21 @@ def test_pack_gzips_finished_runs_and_everything_still_reads_them(backend, tmp_p
     assert more["n"] == 6 and len(read_records(folder / "examples.jsonl")) == 6
     assert main(["pack", str(tmp_path / "runs")]) == 0
     assert len(read_records(folder / "examples.jsonl")) == 6
+
+
+def test_a_spec_knows_from_its_folder_whether_its_run_is_finished(backend, tmp_path):
+    from harness.plan import GenerationSettings, plan_loaded
+
+    settings = _settings(tmp_path, tasks=("emoji_movie",))
+    evaluate(backend, settings, progress=False)
+    model = backend.info.to_json()
+
+    def finished(**changes) -> bool:
+        return plan_loaded(EvalSettings(**{**settings.__dict__, **changes}), model)[0].is_finished()
+
+    assert finished()
+    assert finished(limit=3)  # a subset of what is stored
+    assert not finished(limit=6)  # examples missing
+    assert not finished(generation=GenerationSettings(max_new_tokens=5))  # another identity
+    assert not finished(shot_seed=7)
+    assert not finished(out=tmp_path / "elsewhere")

@@ -304,7 +304,7 @@ def write_family(recipe: GrokRecipe, split: TableSplit, size: GrokSize, out: Pat
                         "format, word-level tokenizer; the grokking control case."),
         **{k: context[k] for k in ("command", "harness_commit", "hardware", "wall_time_s")},
         "jobs": 1,
-        # batch_size x seq_len = tokens per step (harness.sweep reads them for tokens_seen)
+        # batch_size x seq_len = tokens per step (harness.models.registry.lineage: tokens seen)
         "recipe": {**asdict(recipe), "batch_size": trained["train_rows"],
                    "seq_len": trained["seq_len"], "split": asdict(split),
                    "size": asdict(size), "selection": "select_steps in harness/family/grok.py"},
