@@ -92,3 +92,13 @@ def test_the_plan_is_where_bad_settings_fail(settings, message):
 def test_a_bad_checkpoint_fails_before_any_task_is_read():
     with pytest.raises(HarnessError, match="pico-16k has no revision"):
         plan(EvalSettings(tasks=("no_such_task",)), [Point("pico-16k", "step999999")])
+
+
+def test_a_spec_travels_whole_to_another_process():
+    """A scheduler (Ray, a job) pickles specs: everything a run needs comes along."""
+    import pickle
+
+    for spec in _plan()[:6]:
+        copy = pickle.loads(pickle.dumps(spec))
+        assert copy == spec and copy.prompts == spec.prompts
+        assert copy.resume_keys == spec.resume_keys and copy.folder == spec.folder
