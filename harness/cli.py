@@ -119,6 +119,20 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
                         "HARNESS_MALLOC_TUNING=0 changes the default)")
 
 
+def _add_ray_options(p: argparse.ArgumentParser) -> None:
+    ray = p.add_argument_group("Ray (pip install 'emergence-harness[ray]')")
+    ray.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                     help="run each checkpoint as a Ray task: on the cluster at ADDRESS "
+                          "(HOST:PORT, or auto for the one `ray start` began here), or without "
+                          "ADDRESS on a running cluster of this machine, else a new local one")
+    ray.add_argument("--ray-gpus", type=float, default=None, metavar="G",
+                     help="GPUs per checkpoint (default 1 on CUDA, 0 on CPU; 0.5 packs two)")
+    ray.add_argument("--ray-cpus", type=float, default=1, metavar="C",
+                     help="CPUs per checkpoint, also its torch threads (default 1)")
+    ray.add_argument("--ray-retries", type=_non_negative_int, default=3, metavar="R",
+                     help="reruns of a checkpoint whose worker died (default 3); each resumes")
+
+
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tasks", default="emoji_movie,periodic_elements,arithmetic",
                    help="comma-separated tasks or task/subtask (default: all three), or paths "
@@ -247,7 +261,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     options = ModelOptions(dtype=args.dtype, device=args.device, batch_size=args.batch_size,
                            boundary=args.boundary, allow_pickle=args.allow_pickle)
     started = time.perf_counter()
-    summaries = run_sweep(points, _settings(args), options, shard=shard)
+    if args.ray is not None:
+        from harness.ray_sweep import RayOptions, run_sweep_ray
+
+        cluster = RayOptions(address=args.ray or None, gpus_per_unit=args.ray_gpus,
+                             cpus_per_unit=args.ray_cpus, max_retries=args.ray_retries,
+                             malloc_tuning=args.malloc_tuning)
+        summaries = run_sweep_ray(points, _settings(args), options, cluster, shard=shard)
+    else:
+        summaries = run_sweep(points, _settings(args), options, shard=shard)
     if not distributed.current().is_main:
         return 0
     if summaries:
@@ -433,6 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard", metavar="I/N",
                    help="run only the I-th (0-based) of N disjoint slices of the sweep's runs, "
                         "e.g. $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT in a job array")
+    _add_ray_options(p)
     _add_model_options(p)
     _add_run_options(p)
     p.set_defaults(func=cmd_sweep)

@@ -194,18 +194,39 @@ def _run_point(point: Point, runs: Sequence[tuple[Task, int]], settings: EvalSet
         gc.collect()
 
 
+def units(points: Sequence[Point], settings: EvalSettings, shard: Shard = Shard()
+          ) -> list[tuple[Point, list[tuple[Task, int]]]]:
+    """This shard's runs grouped by checkpoint (`plan`), after checking every task, shot
+    count and model name, so that a bad one fails before the first load. A unit (one
+    checkpoint and its runs) is what a scheduler places: one model load per unit."""
+    tasks = load_tasks(settings.tasks, settings.tasks_dir)
+    for task in tasks:
+        for shots in settings.shots:
+            check_shots_and_limit(task, shots, settings.limit)
+    for point in points:
+        resolve(point.model, point.revision)
+    return plan(points, tasks, settings.shots, shard)
+
+
+def unit_finished(point: Point, runs: Sequence[tuple[Task, int]], settings: EvalSettings,
+                  options: ModelOptions) -> bool:
+    """True when every run of this unit is finished (decided without loading the model)."""
+    return _finished(settings.out, point, options, settings, runs)
+
+
+def run_unit(point: Point, runs: Sequence[tuple[Task, int]], settings: EvalSettings,
+             options: ModelOptions, bar: Any = None) -> list[dict[str, Any]]:
+    """Load `point` once, evaluate its runs (each resumes where it stopped) and return their
+    summaries; the work of one unit wherever it runs (harness.ray_sweep's Ray tasks)."""
+    return _run_point(point, runs, settings, options, bar)
+
+
 def run_sweep(points: Sequence[Point], settings: EvalSettings,
               options: ModelOptions = ModelOptions(), *, progress: bool = True,
               shard: Shard = Shard()) -> list[dict[str, Any]]:
     """Evaluate this shard's runs (every point x task x shot count by default); return
     their summaries. Each point's summaries enter the results index as soon as it is done."""
-    tasks = load_tasks(settings.tasks, settings.tasks_dir)
-    for task in tasks:
-        for shots in settings.shots:
-            check_shots_and_limit(task, shots, settings.limit)
-    for point in points:  # fail on a bad name or revision before the first load
-        resolve(point.model, point.revision)
-    work = plan(points, tasks, settings.shots, shard)
+    work = units(points, settings, shard)
     bar = None
     if progress and distributed.current().is_main:
         from tqdm import tqdm

@@ -1,0 +1,213 @@
+"""Sweeps on a Ray cluster: one Ray task per checkpoint, written by the serial run writer.
+
+`harness sweep ... --ray [ADDRESS]` plans the sweep exactly as the serial one does
+(`harness.sweep.units`: checkpoint x task x shots, `--shard` applied, grouped by checkpoint),
+skips checkpoints whose runs are all finished without loading them, and submits one Ray
+task per remaining checkpoint. That task loads the model once with the resources it asked
+for (one GPU when the sweep runs on CUDA, otherwise CPUs), evaluates the checkpoint's runs
+through the serial sweep's own function (`harness.sweep.run_unit`) and returns their
+summaries. A checkpoint's run folders belong to its one task, so each has one writer.
+
+A worker that dies (killed, out of memory, node lost) has its task retried by Ray
+(`max_retries`, for tasks whose worker died; an error raised by the harness is not
+retried). The retry resumes each run folder at its first missing example, as a rerun after
+`kill -9` does, so nothing is evaluated or written twice. The driver adds each finished
+checkpoint's summaries to the results index (one locked update per checkpoint) and shows
+one progress bar with ETA over checkpoints.
+
+Ray is an optional dependency (`pip install 'emergence-harness[ray]'`), imported only here
+and only when a sweep asks for it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from harness import distributed, index
+from harness.errors import HarnessError
+from harness.runner import EvalSettings
+from harness.sweep import ModelOptions, Point, Shard, run_unit, unit_finished, units
+from harness.tasks import Task
+
+log = logging.getLogger(__name__)
+
+# Environment variables that decide what a worker loads and where (families, task and model
+# caches, offline mode): the driver's values travel with every task, so a worker started by
+# `ray start` elsewhere resolves the same models as the command that launched the sweep.
+FORWARDED_PREFIXES = ("HARNESS_", "HF_", "TRANSFORMERS_")
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    """Where the sweep runs and what one checkpoint's task asks Ray for."""
+
+    address: str | None = None  # None: a cluster running on this machine, else a new local one
+    gpus_per_unit: float | None = None  # None: 1 when the sweep's device is CUDA, else 0
+    cpus_per_unit: float = 1
+    max_retries: int = 3  # re-runs of a checkpoint whose worker died
+    malloc_tuning: bool = False  # the command line's --malloc-tuning, applied on CPU workers
+
+
+def _in_worker(unit: Callable[..., list[dict[str, Any]]], malloc_tuning: bool, point: Point,
+               runs: Sequence[tuple[int, int]], tasks: Sequence[Task], settings: EvalSettings,
+               options: ModelOptions) -> list[dict[str, Any]]:
+    """The body of a Ray task: one unit, its runs given as (task number, shots) into the
+    sweep's task list, which travels once through Ray's object store rather than with every
+    checkpoint (all three bundled tasks pickle to 11.5 MB). The worker process is the
+    command's, so the command line's process-wide choices apply there too."""
+    if malloc_tuning:
+        from harness import allocator
+
+        allocator.keep_freed_memory()
+    return unit(point, [(tasks[number], shots) for number, shots in runs], settings, options)
+
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise HarnessError("--ray needs Ray: pip install 'emergence-harness[ray]'") from None
+    return ray
+
+
+def _connect(ray, address: str | None) -> bool:
+    """Join (or start) the cluster; True when this call did, so the sweep also leaves it."""
+    if ray.is_initialized():
+        return False
+    try:
+        ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise HarnessError(f"cannot reach a Ray cluster at {address or 'this machine'} ({reason}); "
+                           "start one with `ray start --head` or pass --ray HOST:PORT") from None
+    return True
+
+
+def _resources(ray, cluster: RayOptions, device: str) -> dict[str, float]:
+    """What one checkpoint's task asks for; an ask the cluster can never meet is an error,
+    not a task that waits forever."""
+    gpus = cluster.gpus_per_unit
+    if gpus is None:
+        has_gpu = ray.cluster_resources().get("GPU", 0) >= 1
+        gpus = 1.0 if device.startswith("cuda") or (device == "auto" and has_gpu) else 0.0
+    available = ray.cluster_resources()
+    for name, wanted in (("GPU", gpus), ("CPU", cluster.cpus_per_unit)):
+        if wanted > available.get(name, 0):
+            raise HarnessError(f"each checkpoint asks Ray for {wanted:g} {name}(s) but the cluster "
+                               f"has {available.get(name, 0):g}; pass --ray-gpus/--ray-cpus")
+    return {"num_gpus": gpus, "num_cpus": cluster.cpus_per_unit}
+
+
+def _worker_options(options: ModelOptions, gpus: float) -> ModelOptions:
+    # Ray gives a task its own GPU(s) through CUDA_VISIBLE_DEVICES: the driver's `cuda:N`
+    # numbering means nothing on a worker, which sees its GPU as `cuda`
+    if gpus and options.device.startswith("cuda:"):
+        return dataclasses.replace(options, device="cuda")
+    return options
+
+
+def _label(point: Point) -> str:
+    return f"{point.model}@{point.revision or 'main'}"
+
+
+def _collect(ray, pending: dict[Any, int], work: Sequence, on_done: Callable[[int, list], None]
+             ) -> None:
+    """Wait for every submitted checkpoint; hand each one's summaries to `on_done` as it
+    finishes. A failure cancels the rest and is one line naming the checkpoint."""
+    from ray.exceptions import RayTaskError
+
+    try:
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            number = pending.pop(ready[0])
+            label = _label(work[number][0])
+            try:
+                done = ray.get(ready[0])
+            except RayTaskError as exc:
+                if isinstance(exc.cause, HarnessError):
+                    raise HarnessError(f"{label}: {exc.cause}") from None
+                raise
+            except ray.exceptions.RayError as exc:  # the worker died more than max_retries times
+                reason = str(exc).splitlines()[0]
+                raise HarnessError(f"{label}: its Ray task failed ({type(exc).__name__}: {reason}); "
+                                   "rerun the same command to resume") from None
+            on_done(number, done)
+    finally:
+        for ref in pending:
+            ray.cancel(ref)
+
+
+def _submit(ray, work: Sequence[tuple[Point, list[tuple[Task, int]]]], todo: Sequence[int],
+            settings: EvalSettings, options: ModelOptions, cluster: RayOptions,
+            unit: Callable[..., list[dict[str, Any]]]) -> dict[Any, int]:
+    """One Ray task per unit in `todo`; returns each task's reference -> its unit number."""
+    resources = _resources(ray, cluster, options.device)
+    tasks = list({id(task): task for _, runs in work for task, _ in runs}.values())
+    number_of = {id(task): number for number, task in enumerate(tasks)}
+    tasks_ref = ray.put(tasks)
+    env = {k: v for k, v in os.environ.items() if k.startswith(FORWARDED_PREFIXES)}
+    remote = ray.remote(_in_worker).options(**resources, max_retries=cluster.max_retries,
+                                            runtime_env={"env_vars": env})
+    tune = cluster.malloc_tuning and not resources["num_gpus"]
+    options = _worker_options(options, resources["num_gpus"])
+    pending = {}
+    for n in todo:
+        point, runs = work[n]
+        keys = [(number_of[id(task)], shots) for task, shots in runs]
+        pending[remote.remote(unit, tune, point, keys, tasks_ref, settings, options)] = n
+    return pending
+
+
+def run_sweep_ray(points: Sequence[Point], settings: EvalSettings,
+                  options: ModelOptions | None = None, cluster: RayOptions = RayOptions(), *,
+                  progress: bool = True, shard: Shard | None = None,
+                  unit: Callable[..., list[dict[str, Any]]] = run_unit) -> list[dict[str, Any]]:
+    """Evaluate this shard's runs on Ray, one task per checkpoint; return their summaries
+    in the sweep's order (as `harness.sweep.run_sweep` does). `unit(point, runs, settings,
+    options)` is what each task runs: the serial sweep's `run_unit` unless a test replaces it."""
+    ray = _import_ray()
+    options, shard = options or ModelOptions(), shard or Shard()
+    if distributed.current().world > 1:
+        raise HarnessError("--ray schedules whole checkpoints itself; start it as one process, "
+                           "not under torchrun or accelerate launch")
+    # workers may start elsewhere: paths they are given must not depend on this cwd
+    settings = dataclasses.replace(
+        settings, out=settings.out.resolve(),
+        tasks_dir=settings.tasks_dir.resolve() if settings.tasks_dir else None)
+    work = units(points, settings, shard)
+    todo = [n for n, (point, runs) in enumerate(work)
+            if not unit_finished(point, runs, settings, options)]
+    log.info("%d of %d checkpoint(s) finished earlier, skipped", len(work) - len(todo), len(work))
+    if not todo:
+        return []
+    started_here = _connect(ray, cluster.address)
+    done_by_unit: dict[int, list[dict[str, Any]]] = {}
+    bar = None
+    try:
+        pending = _submit(ray, work, todo, settings, options, cluster, unit)
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(todo), unit="ckpt", desc="ray sweep", dynamic_ncols=True,
+                       file=sys.stderr)
+
+        def finished(number: int, summaries: list[dict[str, Any]]) -> None:
+            index.update(settings.out, summaries)
+            done_by_unit[number] = summaries
+            if bar is not None:
+                bar.set_postfix_str(_label(work[number][0]), refresh=False)
+                bar.update(1)
+
+        _collect(ray, pending, work, finished)
+    finally:
+        if bar is not None:
+            bar.close()
+        if started_here:
+            ray.shutdown()
+    return [s for n in sorted(done_by_unit) for s in done_by_unit[n]]
