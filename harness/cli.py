@@ -122,9 +122,9 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
 def _add_ray_options(p: argparse.ArgumentParser) -> None:
     ray = p.add_argument_group("Ray (pip install 'emergence-harness[ray]')")
     ray.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
-                     help="run each checkpoint as a Ray task: on the cluster at ADDRESS "
-                          "(HOST:PORT, or auto for the one `ray start` began here), or without "
-                          "ADDRESS on a running cluster of this machine, else a new local one")
+                     help="run each checkpoint as a Ray task: on a new cluster of this "
+                          "machine's cores, or on the cluster at ADDRESS (HOST:PORT of its head, "
+                          "or auto for the one `ray start` began on this machine)")
     ray.add_argument("--ray-gpus", type=float, default=None, metavar="G",
                      help="GPUs per checkpoint (default 1 on CUDA, 0 on CPU; 0.5 packs two)")
     ray.add_argument("--ray-cpus", type=float, default=1, metavar="C",

@@ -24,6 +24,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import re
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -47,7 +49,11 @@ FORWARDED_PREFIXES = ("HARNESS_", "HF_", "TRANSFORMERS_")
 class RayOptions:
     """Where the sweep runs and what one checkpoint's task asks Ray for."""
 
-    address: str | None = None  # None: a cluster running on this machine, else a new local one
+    # None: a new cluster on this machine's cores; "auto": the one `ray start` began on this
+    # machine; "HOST:PORT": that cluster's head. (Ray's own default, a cluster found through
+    # the file a previous `ray start` left in /tmp/ray, waits on a head long gone after a
+    # job's nodes were killed, so it is never used implicitly.)
+    address: str | None = None
     gpus_per_unit: float | None = None  # None: 1 when the sweep's device is CUDA, else 0
     cpus_per_unit: float = 1
     max_retries: int = 3  # re-runs of a checkpoint whose worker died
@@ -76,16 +82,32 @@ def _import_ray():
     return ray
 
 
+def _check_reachable(address: str) -> None:
+    """A head's HOST:PORT that nothing listens on is one line at once (Ray itself waits on
+    it for minutes before it gives up)."""
+    match = re.fullmatch(r"(?:ray://)?\[?([^\]/]+?)\]?:(\d+)", address)
+    if match is None:  # "auto": Ray finds the address itself
+        return
+    try:
+        socket.create_connection((match.group(1), int(match.group(2))), timeout=5).close()
+    except OSError as exc:
+        raise HarnessError(f"no Ray head answers at {address} ({exc.strerror or exc}); start one "
+                           f"there with `ray start --head --port {match.group(2)}`") from None
+
+
 def _connect(ray, address: str | None) -> bool:
     """Join (or start) the cluster; True when this call did, so the sweep also leaves it."""
+    if address:
+        _check_reachable(address)
     if ray.is_initialized():
         return False
     try:
-        ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
+        ray.init(address=address or "local", include_dashboard=False,
+                 logging_level=logging.WARNING)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise HarnessError(f"cannot reach a Ray cluster at {address or 'this machine'} ({reason}); "
-                           "start one with `ray start --head` or pass --ray HOST:PORT") from None
+        raise HarnessError(f"cannot start or reach a Ray cluster at {address or 'this machine'} "
+                           f"({reason}); pass --ray HOST:PORT of a running head") from None
     return True
 
 

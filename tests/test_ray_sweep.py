@@ -96,10 +96,10 @@ def test_a_killed_worker_is_retried_and_resumes_without_duplicates(ray_cluster, 
     from harness.ray_sweep import RayOptions, run_sweep_ray
     from harness.sweep import run_unit
 
-    marker = tmp_path / "killed.pid"
+    marker = tmp_path / "killed"
 
     def dies_once(point, runs, settings, options):
-        """The real unit, except that the worker running VICTIM's checkpoint the first time
+        """The real unit, except that the first worker to run one of VICTIM's checkpoints
         exits abruptly (as the OOM killer would) once its first chunk is on disk."""
 
         class Bar:
@@ -107,9 +107,15 @@ def test_a_killed_worker_is_retried_and_resumes_without_duplicates(ray_cluster, 
 
             def update(self, n: int) -> None:
                 self.written += n
-                if point.model == VICTIM and self.written >= CHUNK and not marker.exists():
-                    marker.write_text(str(os.getpid()))
-                    os._exit(1)
+                if point.model != VICTIM or self.written < CHUNK:
+                    return
+                try:  # created by exactly one worker, even when two race
+                    handle = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+                except FileExistsError:
+                    return
+                os.write(handle, point.revision.encode())
+                os.close(handle)
+                os._exit(1)
 
             def set_postfix_str(self, *args, **kwargs) -> None:
                 pass
@@ -127,7 +133,7 @@ def test_a_killed_worker_is_retried_and_resumes_without_duplicates(ray_cluster, 
         assert len(indices) == len(set(indices)) == LIMIT, examples
     # the killed run was resumed, not restarted: its one finished session reused the chunk
     # the dead worker had written
-    first_run = next(out.glob(f"runs/{VICTIM}@step*/{TASKS[0]}/shots0"))
+    first_run = out / "runs" / f"{VICTIM}@{marker.read_text()}" / TASKS[0] / "shots0"
     sessions = json.loads((first_run / "manifest.json").read_text())["sessions"]
     assert [(s["reused_examples"], s["new_examples"]) for s in sessions] == [(CHUNK, LIMIT - CHUNK)]
 
@@ -147,6 +153,13 @@ def test_asking_for_a_gpu_the_cluster_lacks_is_one_line(ray_cluster, families, t
     assert main(_sweep_argv(tmp_path, "--ray", "--ray-gpus", "1")) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "1 GPU(s) but the cluster has 0" in err
+
+
+def test_a_head_address_where_nothing_listens_is_one_line(ray_cluster, families, tmp_path,
+                                                          capsys):
+    assert main(_sweep_argv(tmp_path, "--ray", "127.0.0.1:1")) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no Ray head answers at 127.0.0.1:1" in err
 
 
 def test_without_ray_installed_the_flag_says_how_to_get_it(families, tmp_path, capsys,
