@@ -60,17 +60,32 @@ class RayOptions:
     malloc_tuning: bool = False  # the command line's --malloc-tuning, applied on CPU workers
 
 
-def _in_worker(unit: Callable[..., list[dict[str, Any]]], malloc_tuning: bool, point: Point,
+@dataclass(frozen=True)
+class _Process:
+    """Process-wide settings of a worker, chosen by the command line (the worker runs for
+    it). Threads are set here, not left to the OMP_NUM_THREADS Ray gives a task: Ray reuses
+    a worker for tasks of other sizes, and torch reads that variable once per process."""
+
+    threads: int
+    malloc_tuning: bool
+
+    def apply(self) -> None:
+        import torch
+
+        torch.set_num_threads(self.threads)
+        if self.malloc_tuning:
+            from harness import allocator
+
+            allocator.keep_freed_memory()
+
+
+def _in_worker(unit: Callable[..., list[dict[str, Any]]], process: _Process, point: Point,
                runs: Sequence[tuple[int, int]], tasks: Sequence[Task], settings: EvalSettings,
                options: ModelOptions) -> list[dict[str, Any]]:
     """The body of a Ray task: one unit, its runs given as (task number, shots) into the
     sweep's task list, which travels once through Ray's object store rather than with every
-    checkpoint (all three bundled tasks pickle to 11.5 MB). The worker process is the
-    command's, so the command line's process-wide choices apply there too."""
-    if malloc_tuning:
-        from harness import allocator
-
-        allocator.keep_freed_memory()
+    checkpoint (all three bundled tasks pickle to 11.5 MB)."""
+    process.apply()
     return unit(point, [(tasks[number], shots) for number, shots in runs], settings, options)
 
 
@@ -176,13 +191,14 @@ def _submit(ray, work: Sequence[tuple[Point, list[tuple[Task, int]]]], todo: Seq
     env = {k: v for k, v in os.environ.items() if k.startswith(FORWARDED_PREFIXES)}
     remote = ray.remote(_in_worker).options(**resources, max_retries=cluster.max_retries,
                                             runtime_env={"env_vars": env})
-    tune = cluster.malloc_tuning and not resources["num_gpus"]
+    process = _Process(threads=max(1, int(cluster.cpus_per_unit)),
+                       malloc_tuning=cluster.malloc_tuning and not resources["num_gpus"])
     options = _worker_options(options, resources["num_gpus"])
     pending = {}
     for n in todo:
         point, runs = work[n]
         keys = [(number_of[id(task)], shots) for task, shots in runs]
-        pending[remote.remote(unit, tune, point, keys, tasks_ref, settings, options)] = n
+        pending[remote.remote(unit, process, point, keys, tasks_ref, settings, options)] = n
     return pending
 
 

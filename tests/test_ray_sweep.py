@@ -149,6 +149,25 @@ def test_a_worker_that_always_dies_is_one_clear_error(ray_cluster, families, tmp
                       cluster=RayOptions(max_retries=0), progress=False, unit=always_dies)
 
 
+def test_each_checkpoint_gets_as_many_torch_threads_as_cpus(ray_cluster, families, tmp_path):
+    from harness.ray_sweep import RayOptions, run_sweep_ray
+
+    def records_threads(point, runs, settings, options):
+        import torch
+
+        (settings.out / f"{point.revision}.threads").write_text(str(torch.get_num_threads()))
+        return []
+
+    settings = _settings(tmp_path)
+    tmp_path.mkdir(exist_ok=True)
+    # idle workers are reused across these sweeps: each task must still get its CPUs' worth
+    for cpus, revision in ((1, "step40"), (2, "step120"), (1, "step80")):
+        run_sweep_ray(expand(models="mini-5k", revisions=revision), settings,
+                      cluster=RayOptions(cpus_per_unit=cpus), progress=False,
+                      unit=records_threads)
+        assert (tmp_path / f"{revision}.threads").read_text() == str(cpus)
+
+
 def test_asking_for_a_gpu_the_cluster_lacks_is_one_line(ray_cluster, families, tmp_path, capsys):
     assert main(_sweep_argv(tmp_path, "--ray", "--ray-gpus", "1")) == 2
     err = capsys.readouterr().err.strip()
