@@ -129,11 +129,11 @@ def _connect(ray, address: str | None) -> bool:
 def _resources(ray, cluster: RayOptions, device: str) -> dict[str, float]:
     """What one checkpoint's task asks for; an ask the cluster can never meet is an error,
     not a task that waits forever."""
+    available = ray.cluster_resources()
     gpus = cluster.gpus_per_unit
     if gpus is None:
-        has_gpu = ray.cluster_resources().get("GPU", 0) >= 1
+        has_gpu = available.get("GPU", 0) >= 1
         gpus = 1.0 if device.startswith("cuda") or (device == "auto" and has_gpu) else 0.0
-    available = ray.cluster_resources()
     for name, wanted in (("GPU", gpus), ("CPU", cluster.cpus_per_unit)):
         if wanted > available.get(name, 0):
             raise HarnessError(f"each checkpoint asks Ray for {wanted:g} {name}(s) but the cluster "
