@@ -119,6 +119,20 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
                         "HARNESS_MALLOC_TUNING=0 changes the default)")
 
 
+def _add_ray_options(p: argparse.ArgumentParser) -> None:
+    ray = p.add_argument_group("Ray (pip install 'emergence-harness[ray]')")
+    ray.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                     help="run each checkpoint as a Ray task: on a new cluster of this "
+                          "machine's cores, or on the cluster at ADDRESS (HOST:PORT of its head, "
+                          "or auto for the one `ray start` began on this machine)")
+    ray.add_argument("--ray-gpus", type=float, default=None, metavar="G",
+                     help="GPUs per checkpoint (default 1 on CUDA, 0 on CPU; 0.5 packs two)")
+    ray.add_argument("--ray-cpus", type=float, default=1, metavar="C",
+                     help="CPUs per checkpoint, also its torch threads (default 1)")
+    ray.add_argument("--ray-retries", type=_non_negative_int, default=3, metavar="R",
+                     help="reruns of a checkpoint whose worker died (default 3); each resumes")
+
+
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tasks", default="emoji_movie,periodic_elements,arithmetic",
                    help="comma-separated tasks or task/subtask (default: all three), or paths "
@@ -250,7 +264,16 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     check_writable(args.out)  # before the first model loads
     shard = Shard.parse(args.shard) if args.shard else Shard()
     started = time.perf_counter()
-    summaries = run_sweep(points, _settings(args), _model_options(args), shard=shard)
+    if args.ray is not None:
+        from harness.ray_sweep import RayOptions, run_sweep_ray
+
+        cluster = RayOptions(address=args.ray or None, gpus_per_unit=args.ray_gpus,
+                             cpus_per_unit=args.ray_cpus, max_retries=args.ray_retries,
+                             malloc_tuning=args.malloc_tuning)
+        summaries = run_sweep_ray(points, _settings(args), _model_options(args), cluster,
+                                  shard=shard)
+    else:
+        summaries = run_sweep(points, _settings(args), _model_options(args), shard=shard)
     if not distributed.current().is_main:
         return 0
     if summaries:
@@ -436,6 +459,7 @@ def _parser_sweep(sub) -> None:
     p.add_argument("--shard", metavar="I/N",
                    help="run only the I-th (0-based) of N disjoint slices of the sweep's runs, "
                         "e.g. $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT in a job array")
+    _add_ray_options(p)
     _add_model_options(p)
     _add_run_options(p)
     p.set_defaults(func=cmd_sweep)
