@@ -46,7 +46,8 @@ from harness.errors import HarnessError  # noqa: E402
 from harness.locations import portable  # noqa: E402
 from harness.repo import git_label, git_state  # noqa: E402
 
-SECTIONS = ("emoji_mc", "periodic_mc", "arith_gen", "arith_loglik", "scaling", "gpu")
+SECTIONS = ("emoji_mc", "periodic_mc", "arith_gen", "arith_loglik", "scaling", "fewshot", "gpu")
+FEWSHOT_SHOTS = (0, 1, 3)
 
 
 class BenchError(Exception):
@@ -70,6 +71,7 @@ class BenchConfig:
     threads: int | None = None
     scale_examples: int = 16  # the 1x point of the scaling table
     scale_choices: int = 16
+    fewshot_limit: int = 50  # examples per (sub)task and shot count in the few-shot section
     gpu_shapes: tuple[str, ...] = tuple(gpu.PYTHIA_SHAPES)
     gpu_requests: int = 1000  # per arithmetic subtask, 2-shot prompts
     gpu_batch_size_lmeval: int = 64
@@ -82,6 +84,7 @@ class BenchConfig:
     def quick_version(self) -> BenchConfig:
         """Tiny subsets: every code path in a few minutes on a laptop CPU."""
         return replace(self, limit=self.limit or 3, scale_examples=2, scale_choices=4,
+                       fewshot_limit=2,
                        gpu_shapes=self.gpu_shapes[:1], gpu_requests=32)
 
 
@@ -111,7 +114,8 @@ def job_for(config: BenchConfig, engine: str, model: str, paths: list[Path], tmp
                device=config.device, threads=config.threads,
                batch_size=config.batch_size_ours if engine == "ours"
                else str(config.batch_size_lmeval),
-               modes=("exact", "early") if engine == "ours" else ("exact",))
+               modes=("exact", "early") if engine == "ours" else ("exact",),
+               extras={"ceiling": engine == "ours"})
     return replace(base, **overrides)
 
 
@@ -146,16 +150,36 @@ def run_workload(config: BenchConfig, workers: Workers, workload: wl.Workload, t
               "agreement": compare.compare(workload.kind, workload.docs, exact["outputs"],
                                            their_run["outputs"])}
     result["ratio"] = result["lmeval"]["median_s"] / result["ours"]["median_s"]
+    result["utilisation"] = utilisation(exact.get("model_flops"), ours.get("ceiling"),
+                                        result["ours"]["median_s"], result["lmeval"]["median_s"])
     early = next((r for r in ours["runs"] if r["mode"] == "early"), None)
     if early is not None:
         summary = engine_summary(ours, early)
         summary["accuracy"] = compare.generation_accuracy(early["outputs"], workload.docs)
         summary["mean_new_tokens"] = statistics.fmean(o["n_tokens"] for o in early["outputs"])
         summary["lmeval_exact_over_this"] = result["lmeval"]["median_s"] / summary["median_s"]
+        summary["utilisation"] = utilisation(early.get("model_flops"), ours.get("ceiling"),
+                                             summary["median_s"], None)
         result["ours_early"] = summary
     say(f"{workload.name}: ours {result['ours']['median_s']:.2f} s, lm-eval "
         f"{result['lmeval']['median_s']:.2f} s ({result['ratio']:.2f}x)")
     return result
+
+
+def utilisation(model_flops: int | None, ceiling: dict | None, ours_s: float,
+                lmeval_s: float | None) -> dict | None:
+    """Achieved model FLOP/s and its fraction of the machine's matmul ceiling and of the raw
+    forward, both measured in our worker right before the timed runs (bench_lmeval.ceiling).
+    lm-eval's figure counts the same model FLOPs (the work the task needs) over its time."""
+    if not model_flops or not ceiling:
+        return None
+    matmul, raw = ceiling["matmul"]["flops_per_s"], ceiling["raw_forward"]["flops_per_s"]
+    achieved = model_flops / ours_s
+    row = {"model_flops": model_flops, "flops_per_s": achieved, "matmul_ceiling": matmul,
+           "raw_forward": raw, "of_matmul": achieved / matmul, "of_raw_forward": achieved / raw}
+    if lmeval_s:
+        row["lmeval_of_matmul"] = model_flops / lmeval_s / matmul
+    return row
 
 
 def run_scaling(config: BenchConfig, workers: Workers, tmp: Path, state: dict) -> list[dict]:
@@ -186,6 +210,50 @@ def run_scaling(config: BenchConfig, workers: Workers, tmp: Path, state: dict) -
                      "ours_s": ours_s, "lmeval_s": lmeval_s, "ratio": lmeval_s / ours_s,
                      "max_abs_delta": delta})
     return rows
+
+
+def fewshot_workloads(config: BenchConfig) -> list[tuple[int, wl.Workload]]:
+    """emoji_mc, arith_loglik and arith_gen at 0, 1 and 3 shots (BIG-bench's demonstrations
+    inside each prompt string, so both engines read the same text)."""
+    made = []
+    for shots in FEWSHOT_SHOTS:
+        made += [
+            (shots, wl.multiple_choice(f"emoji_mc_{shots}shot", "emoji_movie",
+                                       config.fewshot_limit, shots=shots)),
+            (shots, wl.target_loglik(f"arith_loglik_{shots}shot", config.arith_tasks,
+                                     config.fewshot_limit, shots=shots)),
+            (shots, wl.generate(f"arith_gen_{shots}shot", config.arith_tasks,
+                                config.fewshot_limit, shots=shots))]
+    return made
+
+
+def fewshot_row(shots: int, workload: wl.Workload, ours: dict, theirs: dict) -> dict:
+    a = next(r for r in ours["runs"] if r["workload"] == workload.name)
+    b = next(r for r in theirs["runs"] if r["workload"] == workload.name)
+    ours_s, lmeval_s = median(a["wall_s"]), median(b["wall_s"])
+    n = len(workload.docs)
+    row = {"workload": workload.name.rsplit("_", 1)[0], "kind": workload.kind, "shots": shots,
+           "n_docs": n, "request_tokens": a["request_tokens"], "ours_s": ours_s,
+           "lmeval_s": lmeval_s, "ours_ms_per_doc": 1000 * ours_s / n,
+           "lmeval_ms_per_doc": 1000 * lmeval_s / n, "ratio": lmeval_s / ours_s,
+           "utilisation": utilisation(a.get("model_flops"), ours.get("ceiling"), ours_s,
+                                      lmeval_s)}
+    if workload.kind == "generate":
+        row["identical"] = compare.compare(workload.kind, workload.docs, a["outputs"],
+                                           b["outputs"])["identical_generations"]
+    else:
+        row["max_abs_delta"] = compare.max_abs_delta(a["outputs"], b["outputs"])["max_abs_delta"]
+    return row
+
+
+def run_fewshot(config: BenchConfig, workers: Workers, tmp: Path, state: dict) -> list[dict]:
+    made = fewshot_workloads(config)
+    paths = [prepare(w, tmp) for _, w in made]
+    say(f"fewshot: {len(made)} workloads at {FEWSHOT_SHOTS} shots")
+    ours = workers.run(job_for(config, "ours", config.model, paths, tmp, modes=("exact",)))
+    state.setdefault("model_folder", ours.get("model_folder"))
+    theirs = workers.run(job_for(config, "lmeval", state["model_folder"], paths, tmp))
+    return [fewshot_row(shots, w, ours, theirs) for shots, w in made]
 
 
 def run_gpu(config: BenchConfig, workers: Workers, tmp: Path, state: dict) -> dict:
@@ -329,6 +397,7 @@ def run(config: BenchConfig) -> dict:
         workers = Workers(tmp, SCRIPT, REPO)
         results = [run_workload(config, workers, w, tmp, state) for w in build_workloads(config)]
         scaling = run_scaling(config, workers, tmp, state) if "scaling" in config.workloads else []
+        fewshot = run_fewshot(config, workers, tmp, state) if "fewshot" in config.workloads else []
         gpu_result = run_gpu(config, workers, tmp, state) if "gpu" in config.workloads else None
     finally:
         if config.keep:
@@ -348,7 +417,8 @@ def run(config: BenchConfig) -> dict:
                   "info": info},
         "load_s": {k: median(v) for k, v in state.get("load_s", {}).items()},
         "import_s": {k: median(v) for k, v in state.get("import_s", {}).items()},
-        "workloads": results, "overall": overall(results), "scaling": scaling, "gpu": gpu_result,
+        "workloads": results, "overall": overall(results), "scaling": scaling, "fewshot": fewshot,
+        "gpu": gpu_result,
         "notes": auto_notes(results) + list(STATIC_NOTES),
     }
 
@@ -396,6 +466,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--threads", type=int, default=None, help="torch threads in both engines")
     add("--scale-examples", type=int, default=BenchConfig.scale_examples)
     add("--scale-choices", type=int, default=BenchConfig.scale_choices)
+    add("--fewshot-limit", type=int, default=BenchConfig.fewshot_limit,
+        help="examples per (sub)task and shot count in the few-shot section")
     add("--gpu-shapes", default=",".join(BenchConfig.gpu_shapes),
         help="Pythia names, or d<hidden>l<layers>h<heads>")
     add("--gpu-requests", type=int, default=BenchConfig.gpu_requests,
@@ -432,7 +504,8 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         arith_tasks=split(args.arith_tasks), arith_limit=args.arith_limit, device=args.device,
         batch_size_ours=args.batch_size, batch_size_lmeval=args.lmeval_batch_size,
         threads=args.threads, scale_examples=args.scale_examples,
-        scale_choices=args.scale_choices, gpu_shapes=split(args.gpu_shapes),
+        scale_choices=args.scale_choices, fewshot_limit=args.fewshot_limit,
+        gpu_shapes=split(args.gpu_shapes),
         gpu_requests=args.gpu_requests, gpu_peak_tflops=args.peak_tflops, keep=args.keep)
 
 

@@ -242,3 +242,23 @@ def test_agreement_failures_are_the_exit_status():
                                             accuracy_lmeval=0.32)
     failures = bench.agreement_failures(fake)
     assert len(failures) == 2 and "2.00e-03" in failures[0] and "0.3200 (lm-eval)" in failures[1]
+
+
+def test_utilisation_and_fewshot_tables():
+    bench = _load_bench_script()
+    ceiling = {"matmul": {"flops_per_s": 200e9}, "raw_forward": {"flops_per_s": 160e9}}
+    share = bench.utilisation(100e9, ceiling, ours_s=1.0, lmeval_s=4.0)
+    assert share["of_matmul"] == pytest.approx(0.5) and share["of_raw_forward"] == pytest.approx(0.625)
+    assert share["lmeval_of_matmul"] == pytest.approx(0.125)
+    assert bench.utilisation(None, ceiling, 1.0, 4.0) is None
+    assert bench.utilisation(100e9, None, 1.0, 4.0) is None
+    fake = _fake_bench({"skipped": "x"})
+    fake["workloads"][0]["utilisation"] = share
+    fake["fewshot"] = [{"workload": "arith_loglik", "kind": "target_loglik", "shots": 3,
+                        "n_docs": 4, "request_tokens": 400, "ours_ms_per_doc": 25.0,
+                        "lmeval_ms_per_doc": 100.0, "ratio": 4.0, "utilisation": share,
+                        "max_abs_delta": 2e-5}]
+    text = report.render_markdown(fake)
+    assert "| emoji_mc | 0.10 | 100.0 | 200.0 | 50% | 160.0 | 62% | 12% | 2.00x |" in text
+    assert "## Few-shot cost" in text
+    assert "| arith_loglik | 3 | 4 | 100 | 25 | 100 | 4.00x | 50% | 2.0e-05 |" in text

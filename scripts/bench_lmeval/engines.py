@@ -146,6 +146,19 @@ def _request_tokens(backend, workload: Workload) -> int | None:
                for c in continuations(d, workload.kind))
 
 
+def _model_flops(backend, workload: Workload, outputs: list[dict]) -> int | None:
+    """Model FLOPs of the workload as our engine runs it (bench_lmeval.ceiling)."""
+    from bench_lmeval import ceiling
+
+    dims = ceiling.model_dims(backend.model)
+    if workload.kind == "generate":
+        prompts = [len(backend.tokenizer(d.prompt, add_special_tokens=True)["input_ids"])
+                   for d in workload.docs]
+        return ceiling.generation_flops(dims, prompts, [o["n_tokens"] for o in outputs])
+    return ceiling.loglik_flops(dims, (backend.encode_pair(d.prompt, c) for d in workload.docs
+                                       for c in continuations(d, workload.kind)))
+
+
 def _run_ours_once(backend, workload: Workload, mode: str) -> tuple[float, list[dict]]:
     from harness.answers import StopRule
     from harness.models.base import GenRequest, LoglikRequest
@@ -325,6 +338,13 @@ def run_job(job: Job, progress=None) -> dict:
         record["malloc_tuned"] = (engine.device == "cpu" and allocator.wanted(os.environ)
                                   and allocator.keep_freed_memory())
     say(f"{job.engine}: imports {import_s:.1f} s, model load {load_s:.1f} s")
+    if job.engine == "ours" and job.extras.get("ceiling"):
+        from bench_lmeval import ceiling
+
+        record["ceiling"] = ceiling.measure(engine.model, repeats=job.repeats)
+        say("ceiling: matmul {:.1f} GFLOP/s, raw forward {:.1f} GFLOP/s".format(
+            record["ceiling"]["matmul"]["flops_per_s"] / 1e9,
+            record["ceiling"]["raw_forward"]["flops_per_s"] / 1e9))
     for path in job.workloads:
         workload = read_workload(Path(path))
         modes = job.modes if workload.kind == "generate" else ("exact",)
@@ -355,6 +375,7 @@ def run_job(job: Job, progress=None) -> dict:
             run["gpu_peak_mb"] = _gpu_peak_mb(job.device)
             if job.engine == "ours":
                 run["request_tokens"] = _request_tokens(engine, workload)
+                run["model_flops"] = _model_flops(engine, workload, outputs)
             record["runs"].append(run)
     return record
 

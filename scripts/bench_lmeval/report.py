@@ -83,11 +83,67 @@ WORKLOAD_HEADER = ("workload", "docs x continuations", "ours (s)", "lm-eval (s)"
                    "max abs delta log-prob", "accuracy ours / lm-eval", "token counts")
 
 
+def _gflops(value: float | None) -> str:
+    return DASH if value is None else f"{value / 1e9:.1f}"
+
+
+def _percent(value: float | None) -> str:
+    return DASH if value is None else f"{100 * value:.0f}%"
+
+
+def utilisation_rows(workloads: Sequence[dict]) -> list[list[str]]:
+    rows = []
+    for w in workloads:
+        for label, share, theirs in ((w["name"], w.get("utilisation"), True),
+                                     (f"{w['name']} (ours: default early stop)",
+                                      (w.get("ours_early") or {}).get("utilisation"), False)):
+            if not share:
+                continue
+            rows.append([label, f"{share['model_flops'] / 1e12:.2f}", _gflops(share["flops_per_s"]),
+                         _gflops(share["matmul_ceiling"]), _percent(share["of_matmul"]),
+                         _gflops(share["raw_forward"]), _percent(share["of_raw_forward"]),
+                         _percent(share.get("lmeval_of_matmul")) if theirs else DASH,
+                         ratio(w.get("ratio") if theirs
+                               else (w.get("ours_early") or {}).get("lmeval_exact_over_this"))])
+    return rows
+
+
+UTILISATION_HEADER = ("workload", "model TFLOP", "ours GFLOP/s", "matmul ceiling GFLOP/s",
+                      "ours / ceiling", "raw forward GFLOP/s", "ours / raw forward",
+                      "lm-eval / ceiling", "lm-eval time / ours")
+
+UTILISATION_TEXT = (
+    "Model FLOP utilisation. Each of our worker processes measures, right before its timed "
+    "runs, the dense matmul ceiling (every linear-layer shape of the model on 512 rows, "
+    "weighted by its use) and a raw batched forward of the bare model (8 x 256 tokens, logits "
+    "at every position). Model FLOPs count the transformer's linear layers (2 per weight per "
+    "position), attention (Q.K and V, causal) and the output layer only where logits are "
+    "used; each distinct context once (bench_lmeval/ceiling.py). lm-eval's column divides "
+    "the same model FLOPs by its time.")
+
+
 def scaling_rows(points: Sequence[dict]) -> list[list[str]]:
     return [[p["sweep"], str(p["n_examples"]), str(p["n_choices"]), str(p["n_requests"]),
              seconds(p.get("ours_s")), seconds(p.get("lmeval_s")), ratio(p.get("ratio")),
              DASH if p.get("max_abs_delta") is None else f"{p['max_abs_delta']:.1e}"]
             for p in points]
+
+
+def fewshot_rows(rows: Sequence[dict]) -> list[list[str]]:
+    table_rows = []
+    for r in rows:
+        share = r.get("utilisation") or {}
+        agree = (f"{r['identical']}/{r['n_docs']} identical" if "identical" in r
+                 else DASH if r.get("max_abs_delta") is None else f"{r['max_abs_delta']:.1e}")
+        table_rows.append([r["workload"], str(r["shots"]), str(r["n_docs"]),
+                           f"{(r.get('request_tokens') or 0) / r['n_docs']:.0f}",
+                           f"{r['ours_ms_per_doc']:.0f}", f"{r['lmeval_ms_per_doc']:.0f}",
+                           ratio(r["ratio"]), _percent(share.get("of_matmul")), agree])
+    return table_rows
+
+
+FEWSHOT_HEADER = ("workload", "shots", "docs", "tokens per doc", "ours ms/doc", "lm-eval ms/doc",
+                  "lm-eval / ours", "ours / ceiling", "agreement")
 
 
 def _millions(count: float) -> str:
@@ -156,6 +212,8 @@ def render_markdown(bench: dict) -> str:
         table(WORKLOAD_HEADER, workload_rows(bench["workloads"])),
         "",
         *_overall(bench.get("overall")),
+        *([UTILISATION_TEXT, "", table(UTILISATION_HEADER, utilisation_rows(bench["workloads"])),
+           ""] if utilisation_rows(bench["workloads"]) else []),
         table(("engine", "imports (s)", "model load (s)"),
               [[name, seconds(bench.get("import_s", {}).get(name)), seconds(value)]
                for name, value in bench.get("load_s", {}).items()]),
@@ -166,6 +224,12 @@ def render_markdown(bench: dict) -> str:
         parts += ["", "## Scaling (periodic_elements/subtask_0 subsets)", "",
                   table(("sweep", "examples", "choices", "requests", "ours (s)", "lm-eval (s)",
                          "lm-eval / ours", "max abs delta"), scaling_rows(bench["scaling"]))]
+    if bench.get("fewshot"):
+        parts += ["", "## Few-shot cost", "",
+                  "The same examples with BIG-bench's 0, 1 and 3 demonstrations in the prompt "
+                  "(tokens per doc: context and continuation tokens of every request, or the "
+                  "prompt for generation; generation without a stop rule in both engines).", "",
+                  table(FEWSHOT_HEADER, fewshot_rows(bench["fewshot"]))]
     if bench.get("gpu"):
         parts += ["", "## GPU", "", gpu_section(bench["gpu"])]
     if bench.get("notes"):

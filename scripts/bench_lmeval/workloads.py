@@ -67,11 +67,11 @@ def _prompts(task_name: str, limit: int | None, shots: int = 0):
 
 
 def multiple_choice(name: str, task_name: str, limit: int | None = None,
-                    n_choices: int | None = None) -> Workload:
+                    n_choices: int | None = None, shots: int = 0) -> Workload:
     """Every choice of every example; with `n_choices`, the gold choice and the first
     `n_choices - 1` others (file order kept), for the scaling table."""
     docs = []
-    for task, prompts in _prompts(task_name, limit):
+    for task, prompts in _prompts(task_name, limit, shots):
         for prompt in prompts:
             choices, gold = prompt.choices, _gold(prompt.target_scores)
             if n_choices is not None:
@@ -93,13 +93,13 @@ def target_loglik(name: str, task_names: Sequence[str], limit: int | None,
 
 
 def generate(name: str, task_names: Sequence[str], limit: int | None,
-             max_new_tokens: int | None = None) -> Workload:
+             max_new_tokens: int | None = None, shots: int = 0) -> Workload:
     """Greedy generations; the budget defaults to the harness's own for the task."""
     from harness.runner import GenerationSettings
 
     docs, budgets = [], set()
     for spec in task_names:
-        for task, prompts in _prompts(spec, limit):
+        for task, prompts in _prompts(spec, limit, shots):
             budgets.add(GenerationSettings(max_new_tokens=max_new_tokens).budget(task))
             docs.extend(Doc(task=task.name, idx=p.idx, prompt=p.text, target=p.targets[0],
                             output_regex=task.output_regex, stop_string=task.stop_string)
