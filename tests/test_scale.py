@@ -145,3 +145,24 @@ def test_bits_per_byte_run_matches_a_hand_computation_and_names_the_text(tiny_mo
     assert hashlib.sha256(other.read_bytes()).hexdigest() != identity["task_sha256"]
     records = [json.loads(line) for line in (folder / "examples.jsonl").read_text().splitlines()]
     assert all(r["prompt"] == "" and len(r["target_logprobs"][0]) > 1 for r in records)
+
+
+def test_scale_figures_draw_every_checkpoint_on_each_available_axis(tmp_path):
+    from harness.report import scale
+
+    rows = []
+    for size, n in (("s", 1000), ("l", 8000)):
+        for step, bpb in ((64, 2.0), (512, 1.0)):
+            rows.append({"run_dir": f"runs/{size}{step}", "model": size, "revision": f"step{step}",
+                         "family": "fam", "size": size, "step": step, "task": "t", "shots": 0,
+                         "non_embedding_params": n, "training_compute": 6.0 * n * step,
+                         "heldout_bpb": bpb + n / 1e4, "exact_str_match.mean": step / 512})
+    index.write_rows(tmp_path, rows)
+    assert [c.name for c in scale.choose_axes(rows)] == ["params", "steps", "compute", "loss"]
+    no_loss = [{**r, "heldout_bpb": None} for r in rows]
+    assert [c.name for c in scale.choose_axes(no_loss, ["compute", "loss"])] == ["compute"]
+    with pytest.raises(HarnessError, match="unknown --x"):
+        scale.choose_axes(rows, ["flops"])
+    written = scale.write_scale_figures(tmp_path, tmp_path / "fig", "fam", "t", x=["compute", "loss"])
+    assert [p.name for p in written] == ["scale-fam-t-exact_str_match.png"]
+    assert written[0].stat().st_size > 1000
