@@ -4,7 +4,8 @@ Reads the results index only (`harness.index`: one row per run, with `training_c
 `heldout_bpb` beside the parameters), never a model. For one (family, task, shots) every
 checkpoint (size x step) is one point; points of one size are joined in step order, so an
 early checkpoint of a large model and a late checkpoint of a small one sit side by side at
-equal compute or at equal loss. One figure per metric, one panel per axis.
+equal compute or at equal loss. One figure per metric, one panel per axis. A value a log axis
+cannot hold (step 0's compute of 0) leaves its point off that panel only.
 
     python -m harness.report.scale results --family pico --task arithmetic/2_digit_addition \\
         --x compute,loss --out results/report/scale
@@ -37,7 +38,7 @@ X_CHOICES: dict[str, XChoice] = {c.name: c for c in (
     XChoice("params", "non_embedding_params", "non-embedding parameters", log=True),
     XChoice("steps", "step", "training step", log=True),
     XChoice("compute", "training_compute", "training compute 6·N·D (FLOPs)", log=True),
-    XChoice("loss", "heldout_bpb", "held-out loss (bits per byte)", log=False, invert=True),
+    XChoice("loss", "heldout_bpb", "held-out loss (bits per byte, log)", log=True, invert=True),
 )}
 DEFAULT_METRICS = ("exact_str_match", "case_insensitive_str_match", "target_logprob",
                    "target_logprob_per_token", "digit_accuracy", "token_edit_distance",
@@ -85,6 +86,12 @@ def scale_figure(rows: Sequence[dict[str, Any]], metric: str, axes: Sequence[XCh
                 ax.plot(xs, ys, marker="o", markersize=3.5, linewidth=1, color=f"C{k}", label=size)
         if choice.log:
             ax.set_xscale("log")
+        if choice.name == "loss":  # a decade or less: plain numbers read better than 10^x
+            from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+            ax.set_xticks([0.6, 0.8, 1, 1.5, 2, 3, 5])
+            ax.xaxis.set_major_formatter(ScalarFormatter())
+            ax.xaxis.set_minor_formatter(NullFormatter())
         if choice.invert:
             ax.invert_xaxis()
         ax.set_xlabel(choice.label)
