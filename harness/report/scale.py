@@ -128,6 +128,47 @@ def write_scale_figures(results_dir: Path, out: Path, family: str, task: str, sh
     return written
 
 
+SECTION_TASKS = ("arithmetic/2_digit_addition",)
+
+
+def scale_section(results_dir: Path, report_dir: Path, x: Sequence[str] | None = None,
+                  tasks: Sequence[str] = SECTION_TASKS) -> tuple[str, str, str] | None:
+    """The report's "Scale three ways" section (anchor, title, HTML): for each family with
+    step checkpoints on `tasks`, one figure per metric against each available axis. None
+    without an index or without such a family."""
+    from html import escape
+
+    from harness.index import records
+
+    try:
+        rows = records(results_dir)
+    except HarnessError:
+        return None
+    families = sorted({r["family"] for r in rows if r.get("family") and r.get("step") is not None})
+    for stale in (report_dir / "scale").glob("scale-*.png"):  # the folder shows this build only
+        stale.unlink()
+    parts = []
+    for family in families:
+        for task in tasks:
+            picked = checkpoint_rows(rows, family, task, 0)
+            if len(picked) < 2 or not choose_axes(picked, x):
+                continue
+            written = write_scale_figures(results_dir, report_dir / "scale", family, task, 0, x)
+            images = "".join(f'<img src="scale/{escape(p.name)}" alt="{escape(p.stem)}" '
+                             'loading="lazy" style="max-width:100%">' for p in written)
+            parts.append(f"<h3>{escape(family)}: {escape(task)}, 0-shot</h3>{images}")
+    if not parts:
+        return None
+    intro = ("<p>Every checkpoint (size × step) of a family, one line per size in step order, "
+             "against non-embedding parameters, training step, training compute 6·N·D (N "
+             "non-embedding parameters, D tokens seen; absent where D is unknown) and held-out "
+             "loss (bits per byte of the same weights on the family's own held-out corpus, else "
+             "the reference text; absent without a loss run).</p>")
+    return ("scale-axes", "Scale three ways: parameters, compute, held-out loss",
+            f'<h2 id="scale-axes">Scale three ways: parameters, compute, held-out loss</h2>'
+            f"{intro}{''.join(parts)}")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", type=Path)
