@@ -326,7 +326,8 @@ def cmd_pack(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from harness.report import build_report, figure_files
 
-    index = build_report(args.results, x_axis=args.x, svg=args.svg, out=args.out)
+    scale_x = [name for name in args.scale_x.split(",") if name] if args.scale_x else None
+    index = build_report(args.results, x_axis=args.x, svg=args.svg, out=args.out, scale_x=scale_x)
     kinds = "PNG and SVG" if args.svg else "PNG"
     print(f"{index} ({len(figure_files(index.parent))} figures, each as {kinds})")
     return 0
@@ -491,6 +492,9 @@ def _parser_report(sub) -> None:
                    help="results root holding runs/ (default results); writes RESULTS/report/")
     p.add_argument("--x", choices=("non_embedding", "total"), default="non_embedding",
                    help="parameter axis of the figures and size series (default non_embedding)")
+    p.add_argument("--scale-x", default=None, metavar="AXES",
+                   help="axes of the scale section's figures, comma list of params, steps, "
+                   "compute, loss (default: every one with data)")
     p.add_argument("--svg", action="store_true", help="an SVG beside every PNG figure (for print)")
     p.add_argument("--out", type=Path, default=None,
                    help="report folder (default RESULTS/report); unchanged figures there are kept")

@@ -4,7 +4,10 @@
 
 * identity: `run_dir`, model, revision, weights and tokenizer fingerprints, dtype, boundary,
   task, task sha256, shots, demonstration labels, n;
-* scale axes: family, size, step, tokens seen, total and non-embedding parameters;
+* scale axes: family, size, step, tokens seen, total and non-embedding parameters, training
+  compute (6·N·D, `harness.scale.training_compute`; null where the tokens are unknown), and
+  the model's held-out loss: `heldout_bpb` (bits per byte) and `heldout_task` (which text),
+  joined from the same weights' loss run (a `loss/...` task) when the results hold one;
 * provenance: model source, git commit and dirty flag, harness version, scored time, wall_s;
 * every metric `m` of the run as flat columns `m.mean`, `m.ci_low`, `m.ci_high`, `m.n_nan`,
   `m.chance` (a metric a run lacks is null there).
@@ -30,6 +33,7 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.locations import locate
+from harness.scale import training_compute
 
 INDEX_FILE = "index.parquet"
 METRIC_FIELDS = ("mean", "ci_low", "ci_high", "n_nan", "chance")
@@ -48,6 +52,7 @@ def row(summary: dict[str, Any], run_dir: str) -> dict[str, Any]:
     model, task = summary["model"], summary["task"]
     provenance = summary.get("provenance") or {}
     git = provenance.get("git") or {}
+    scale = family_info(model)
     record: dict[str, Any] = {
         "run_dir": run_dir, "model": model["name"], "revision": model["revision"],
         "weights_fingerprint": model.get("weights_fingerprint"),
@@ -55,9 +60,11 @@ def row(summary: dict[str, Any], run_dir: str) -> dict[str, Any]:
         "dtype": model["dtype"], "boundary": model["boundary"], "task": task["name"],
         "task_sha256": task.get("sha256"), "shots": summary["shots"],
         "demo_labels": summary.get("demo_labels", "true"), "n": summary["n"],
-        **family_info(model),
+        **scale,
         "total_params": model.get("total_params"),
         "non_embedding_params": model.get("non_embedding_params"),
+        "training_compute": training_compute(model.get("non_embedding_params"),
+                                             scale["tokens_seen"]),
         "source": model.get("source"), "git_commit": git.get("commit"),
         "git_dirty": git.get("dirty"),
         "harness_version": (provenance.get("versions") or {}).get("harness"),
@@ -67,6 +74,32 @@ def row(summary: dict[str, Any], run_dir: str) -> dict[str, Any]:
         for field in METRIC_FIELDS:
             record[f"{metric}.{field}"] = entry.get(field)
     return record
+
+
+LOSS_TASK_GROUP = "loss/"
+REFERENCE_LOSS_TASK = "loss/reference"
+
+
+def _weights_key(r: dict[str, Any]) -> tuple[str, str | None]:
+    return (r.get("weights_fingerprint") or f"{r['model']}@{r['revision']}", r.get("dtype"))
+
+
+def join_heldout_loss(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each row with `heldout_task` and `heldout_bpb`: the bits per byte of the same weights
+    (and dtype) on their family's own corpus (`loss/<family>-corpus`) where the rows hold that
+    run, else on the reference text (`loss/reference`), else None."""
+    losses: dict[tuple[str, str | None], dict[str, float]] = {}
+    for r in rows:
+        bpb = r.get("bits_per_byte.mean")
+        if r["task"].startswith(LOSS_TASK_GROUP) and bpb is not None and bpb == bpb:
+            losses.setdefault(_weights_key(r), {})[r["task"]] = bpb
+    joined = []
+    for r in rows:
+        found = losses.get(_weights_key(r), {})
+        own = f"{LOSS_TASK_GROUP}{r.get('family')}-corpus"
+        task = own if own in found else REFERENCE_LOSS_TASK if REFERENCE_LOSS_TASK in found else None
+        joined.append({**r, "heldout_task": task, "heldout_bpb": found.get(task)})
+    return joined
 
 
 def _read_summary(path: Path) -> dict[str, Any]:
@@ -150,6 +183,7 @@ def update(out: Path, summaries: Iterable[dict[str, Any]]) -> int:
             if pc.any(replaced).as_py():  # a rerun: drop its old row (a copy of the table)
                 old = old.filter(pc.invert(replaced))
             new = pa.concat_tables([old, new], promote_options="permissive")
+        new = _table(join_heldout_loss(new.to_pylist()))  # a loss run changes other rows
         _write(new, path)
     return new.num_rows
 
@@ -157,7 +191,7 @@ def update(out: Path, summaries: Iterable[dict[str, Any]]) -> int:
 def write_rows(out: Path, rows: list[dict[str, Any]]) -> int:
     """Replace `out`/index.parquet by these rows (from `row`); return their count."""
     with _locked(Path(out)):
-        _write(_table(rows), Path(out) / INDEX_FILE)
+        _write(_table(join_heldout_loss(rows)), Path(out) / INDEX_FILE)
     return len(rows)
 
 

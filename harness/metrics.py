@@ -524,6 +524,46 @@ def predicted_exact_match(record: ExampleRecord) -> float:
 
 
 # --------------------------------------------------------------------------------------
+# Held-out loss (harness.heldout: a text cut into windows, each scored from its start)
+
+
+def is_text_window(record: ExampleRecord) -> bool:
+    """Whether a record is a window of a held-out loss text: an empty prompt and one target,
+    with its per-token log-probs."""
+    return record.prompt == "" and len(record.targets) == 1 and len(record.target_logprobs) == 1
+
+
+def _bits_and_bytes(records: Records) -> tuple[np.ndarray, np.ndarray]:
+    """Per window: -sum log2 p(token), and its length in UTF-8 bytes."""
+    bits = np.array([-math.fsum(r.target_logprobs[0]) / math.log(2) for r in records])
+    n_bytes = np.array([len(r.targets[0].encode("utf-8")) for r in records], dtype=np.float64)
+    return bits, n_bytes
+
+
+def _bits_per_byte_weighted(records: Records) -> Callable[[np.ndarray], np.ndarray]:
+    bits, n_bytes = _bits_and_bytes(records)
+    return lambda counts: (counts @ bits) / (counts @ n_bytes)
+
+
+@aggregate_metric(group="log-likelihood", higher_is_better=False, value_range=(0, INF),
+                  chance=None, uses=is_text_window, weighted=_bits_per_byte_weighted,
+                  description="held-out loss: bits per UTF-8 byte of a fixed text")
+def bits_per_byte(records: Records) -> float:
+    """Bits per byte = -sum over windows and tokens of log2 p(token) / sum of the windows'
+    UTF-8 bytes, over the held-out text windows among `records` (`is_text_window`).
+
+    Pooled over the whole text, not a mean of per-window ratios; per byte rather than per
+    token, so models with different tokenizers compare on one scale (as in Gao et al. 2020,
+    "The Pile", section 4). NaN without such records.
+    """
+    used = [r for r in records if is_text_window(r)]
+    if not used:
+        return NAN
+    bits, n_bytes = _bits_and_bytes(used)
+    return float(bits.sum() / n_bytes.sum())
+
+
+# --------------------------------------------------------------------------------------
 # Partial credit and diagnostics
 
 

@@ -75,7 +75,7 @@ def default_tasks_dir() -> Path:
 # tasks/bigbench (whose files stay byte-identical to the sdist) and named by their path under
 # tasks/, e.g. "grok/modular_addition" (harness.family.grok_task).
 PROJECT_TASKS_DIR = REPO / "tasks"
-PROJECT_TASK_GROUPS = ("grok",)
+PROJECT_TASK_GROUPS = ("grok", "loss")
 
 
 def _project_tasks() -> list[str]:

@@ -40,7 +40,8 @@ def test_task_files_match_the_bigbench_sdist_manifest():
 
 def test_inventory_counts():
     assert available_tasks() == ["arithmetic", "emoji_movie", "periodic_elements",
-                                 "grok/modular_addition"]
+                                 "grok/modular_addition", "loss/pico-corpus",
+                                 "loss/pico-scratchpad-corpus", "loss/reference"]
     arithmetic = load_tasks("arithmetic")
     assert len(arithmetic) == 20
     assert sum(len(t.examples) for t in arithmetic) == 15023
@@ -290,8 +291,10 @@ def test_cli_prompts_jsonl_and_errors():
     assert bad.stderr.count("\n") == 1 and "unknown task 'arithmetc'" in bad.stderr
     assert "Traceback" not in bad.stderr
     listing = _cli("tasks")
-    # 23 BIG-bench (sub)tasks (15,777 examples) and grok/modular_addition (train, heldout)
-    assert listing.returncode == 0 and "25 (sub)tasks, 25186 examples" in listing.stdout
+    # 23 BIG-bench (sub)tasks (15,777 examples), grok/modular_addition (train, heldout) and
+    # three held-out loss texts of 128 windows each
+    assert listing.returncode == 0 and "28 (sub)tasks, 25570 examples" in listing.stdout
+    assert "loss/reference" in listing.stdout
 
 
 def test_task_module_imports_without_torch():

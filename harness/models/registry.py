@@ -165,7 +165,8 @@ def lineage(name: str, revision: str | None, checkpoint: Path | None = None) -> 
         data = _family_record(manifest)
         recipe = data.get("recipe", {})
         return Lineage(data.get("family"), checkpoint.parent.name, step,
-                       recipe.get("batch_size", 0) * recipe.get("seq_len", 0))
+                       # a recipe without both says nothing of the tokens seen
+                       recipe.get("batch_size", 0) * recipe.get("seq_len", 0) or None)
     return Lineage(None, name, step, None)
 
 

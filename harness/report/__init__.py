@@ -18,6 +18,7 @@ removed first, so the folder holds exactly what the page shows.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -56,7 +57,7 @@ def _top(headlines, rows, written) -> str:
 
 def build_report(results_dir: str | os.PathLike[str], x_axis: XAxis = "non_embedding", *, n_boot: int = 1000,
                  seed: int = 0, svg: bool = False, out: str | os.PathLike[str] | None = None,
-                 workers: int | None = None) -> Path:
+                 workers: int | None = None, scale_x: Sequence[str] | None = None) -> Path:
     """Write `<results_dir>/report/` (or `out`) and return the path of its index.html.
 
     `x_axis`: "non_embedding" (default) or "total" parameters. `n_boot` paired bootstrap
@@ -65,7 +66,8 @@ def build_report(results_dir: str | os.PathLike[str], x_axis: XAxis = "non_embed
     (`figure_writer`); changed ones are drawn in `workers` processes (default: the usable CPUs,
     at most 4). Raises HarnessError for a missing or
     empty results folder, an unreadable summary, or per-example scores that are damaged or
-    missing beside kept examples (`harness rescore` writes them).
+    missing beside kept examples (`harness rescore` writes them). `scale_x`: the axes of the
+    "Scale three ways" figures (params, steps, compute, loss; default: every one with data).
     """
     from harness.report import (
         axes_figures,
@@ -79,6 +81,7 @@ def build_report(results_dir: str | os.PathLike[str], x_axis: XAxis = "non_embed
     )
     from harness.report.compare import gather_axes
     from harness.report.figure_writer import FigureWriter, default_workers
+    from harness.report.scale import scale_section
 
     if x_axis not in X_AXES:
         raise HarnessError(f"unknown x axis {x_axis!r}; choose one of {', '.join(X_AXES)}")
@@ -106,6 +109,8 @@ def build_report(results_dir: str | os.PathLike[str], x_axis: XAxis = "non_embed
         written = [replace(figure, with_svg=True) for figure in written]
     scored = [str(run.summary.get("provenance", {}).get("scored", "")) for run in runs]
     sections = tuple(axes_html.render_sections(axes, written, x_axis))
+    scale = scale_section(results_dir, report_dir, scale_x)  # every checkpoint on each axis
+    sections += (scale,) if scale else ()
     page = html.Page(title="Emergence report", results_label=str(results_dir), x_axis=x_axis,
                      runs=tuple(runs), blocks=tuple(blocks), results=results, figures=tuple(written),
                      latest_scored=max(scored) if any(scored) else "–", n_boot=n_boot, seed=seed,
