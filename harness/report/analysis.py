@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from harness.calibration import aggregate_from_pieces, usable_pieces
 from harness.emergence import (
     MetricVerdict,
     MirageCheck,
@@ -34,7 +35,7 @@ from harness.emergence import (
     verdict,
 )
 from harness.errors import HarnessError
-from harness.metrics import METRICS, PIECES, aggregate_from_pieces, usable_pieces
+from harness.metrics import METRICS, PIECES
 from harness.report.data import Block, Run, ScoreCache, Series, common_examples, score_matrix
 
 

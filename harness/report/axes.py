@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from harness.calibration import ECE_BINS, reliability_bins_from_pieces
 from harness.emergence import (
     Estimate,
     MetricVerdict,
@@ -36,7 +37,7 @@ from harness.emergence import (
     verdict,
 )
 from harness.errors import HarnessError
-from harness.metrics import ECE_BINS, METRICS, PIECES, reliability_bins_from_pieces
+from harness.metrics import METRICS, PIECES
 from harness.report.analysis import SeriesResult
 from harness.report.data import Block, Run, ScoreCache, Series, common_examples, score_matrix, slugify
 from harness.report.html import format_value
