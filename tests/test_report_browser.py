@@ -77,12 +77,41 @@ def test_page_renders_headlines_matrix_and_a_reacting_explorer(page_url, browser
     page.close()
 
 
-def test_first_screen_screenshot(page_url, browser, tmp_path):
-    """What a reader sees first (a copy is committed as results/report/first-screen.png)."""
-    page = browser.new_page(viewport={"width": 1280, "height": 1400})
+def test_first_screen_holds_headlines_and_matrix(page_url, browser, tmp_path):
+    """On a 1366 x 768 screen the headline panels and the verdict matrix are both in view (what
+    scripts/screenshot_report.py commits as results/report/first-screen.png)."""
+    page = browser.new_page(viewport={"width": 1366, "height": 768})
     page.goto(page_url)
     page.wait_for_selector(".headline img")
+    for selector in (".headline img", "table.matrix td.shape-jump"):
+        box = page.locator(selector).first.bounding_box()
+        assert box is not None and box["y"] + box["height"] / 2 < 768, selector
+    matrix = page.locator("table.matrix").bounding_box()
+    headline = page.locator(".headline").first.bounding_box()
+    assert matrix["x"] > headline["x"] + headline["width"] - 1  # beside the headlines, not below them
     shot = Path(tmp_path) / "first-screen.png"
     page.screenshot(path=str(shot))
     assert shot.stat().st_size > 20_000
+    page.close()
+
+
+def test_value_tables_are_drawn_from_the_json_block(page_url, browser):
+    """The page's script draws each value table from the packed JSON block: a cell prints the
+    summary's mean exactly as a static table would."""
+    import json
+
+    from harness.report.text import format_value
+
+    page = browser.new_page()
+    page.goto(page_url)
+    page.wait_for_selector("[data-values] table")
+    row = page.locator("[data-values] tr[data-run]").first
+    run = int(row.get_attribute("data-run"))
+    folder = page.evaluate("() => document.getElementById('every-run').querySelectorAll('tbody tr')"
+                           f"[{run}].cells[0].textContent")
+    summary = json.loads((Path(page_url.removeprefix("file://")).parents[1] / folder / "summary.json")
+                         .read_text(encoding="utf-8"))
+    metric = page.locator("[data-values] th[data-metric]").first.get_attribute("data-metric")
+    cell = row.locator("td").nth(4)  # model, family, x, n, then the first metric
+    assert cell.inner_text().split("\n")[0].strip() == format_value(summary["metrics"][metric]["mean"])
     page.close()

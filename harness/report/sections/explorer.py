@@ -12,12 +12,14 @@ here, when a report is built; without them the page says how to get the explorer
 
 from __future__ import annotations
 
-import math
-import re
+import functools
+import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from harness.report.data import Run, XAxis
+from harness.report.data import Run
+from harness.report.page_data import pack
 
 # The explorer's metrics: a headline per family and the partial-credit ones (the tables hold
 # every metric); more would multiply the inlined data.
@@ -27,30 +29,10 @@ X_CHOICES = {"parameters": "x_params", "training step": "x_step"}
 INSTALL_HINT = 'pip install -e ".[report]"'
 
 
-def _round(value: Any) -> float | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return float(f"{float(value):.4g}")
-
-
-def explorer_data(runs: Sequence[Run], x_axis: XAxis) -> list[dict[str, Any]]:
-    """One row per run with a mean of some explorer metric; each metric as [mean, CI low, CI high,
-    n, chance] (one row per run, not per metric: a run's names are inlined once)."""
-    rows = []
-    for run in runs:
-        row: dict[str, Any] = {"task": run.task, "shots": run.shots, "labels": run.demo_labels,
-                               "model": run.label, "size_line": f"{run.group} @ {run.revision}",
-                               "step_line": run.model, "x_params": run.params(x_axis),
-                               "x_step": (run.step or 0) + 1}
-        for metric in EXPLORER_METRICS:
-            entry = run.metrics.get(metric) or {}
-            if entry.get("mean") is not None:
-                low, high = _round(entry.get("ci_low")), _round(entry.get("ci_high"))
-                row[metric] = [_round(entry["mean"]), low, high, entry.get("n", run.n),
-                               _round(entry.get("chance"))]
-        if any(metric in row for metric in EXPLORER_METRICS):
-            rows.append(row)
-    return rows
+def explorer_metrics(runs: Sequence[Run]) -> list[str]:
+    """The explorer's metrics that some run has a value of."""
+    return [m for m in EXPLORER_METRICS
+            if any(run.metrics.get(m, {}).get("mean") is not None for run in runs)]
 
 
 def _select(name: str, options: Sequence[Any], label: str):
@@ -59,25 +41,21 @@ def _select(name: str, options: Sequence[Any], label: str):
     return alt.param(name=name, value=options[0], bind=alt.binding_select(options=list(options), name=label))
 
 
-def explorer_chart(runs: Sequence[Run], x_axis: XAxis):
-    """The Altair chart, or None when there is nothing to explore."""
+def explorer_chart(runs: Sequence[Run]):
+    """The Altair chart over the page's run table (named data "runs", filled by the page's script),
+    or None when there is nothing to explore."""
     import altair as alt
 
-    rows = explorer_data(runs, x_axis)
-    if not rows:
+    metrics = explorer_metrics(runs)
+    if not metrics:
         return None
-    tasks = sorted({r["task"] for r in rows})
-    metrics = [m for m in EXPLORER_METRICS if any(m in r for r in rows)]
-    task = _select("task", tasks, "task ")
+    task = _select("task", sorted({run.task for run in runs}), "task ")
     metric = _select("metric", metrics, "metric ")
     x_choice = _select("xaxis", list(X_CHOICES), "x axis ")
-    shots = _select("shots", sorted({r["shots"] for r in rows}), "shots ")
-    labels = _select("labels", sorted({r["labels"] for r in rows}, key=lambda v: (v != "true", v)),
+    shots = _select("shots", sorted({run.shots for run in runs}), "shots ")
+    labels = _select("labels", sorted({run.demo_labels for run in runs}, key=lambda v: (v != "true", v)),
                      "demonstration labels ")
-    import pandas as pd
-
-    # a DataFrame, so that Altair inlines the table once (top-level "datasets"), not once per layer
-    base = alt.Chart(pd.DataFrame(rows)).transform_filter(
+    base = alt.Chart(alt.Data(name="runs")).transform_filter(
         "datum.task == task && datum.shots == shots && datum.labels == labels && isArray(datum[metric])"
     ).transform_calculate(
         x="xaxis == 'parameters' ? datum.x_params : datum.x_step",
@@ -95,18 +73,37 @@ def explorer_chart(runs: Sequence[Run], x_axis: XAxis):
         width=760, height=340)
 
 
-def render_explorer(runs: Sequence[Run], x_axis: XAxis) -> str:
-    """The explorer as an HTML fragment with its data and Vega's scripts inline."""
+@functools.cache
+def vega_script() -> str:
+    """Vega's runtime alone (no Vega-Lite compiler, no vega-embed), minified: the page compiles
+    nothing in the browser."""
+    import vl_convert
+
+    return vl_convert.javascript_bundle("window.vega = vega;")
+
+
+@dataclass(frozen=True)
+class Explorer:
+    """The explorer's HTML (the chart's place) and its scripts (Vega, the compiled spec)."""
+
+    html: str
+    scripts: str = ""
+
+
+def render_explorer(runs: Sequence[Run]) -> Explorer:
+    """The explorer's place on the page and its scripts; the data are the page's JSON block."""
     try:
         import altair  # noqa: F401
-        import vl_convert  # noqa: F401
+        import vl_convert
     except ImportError:
-        return (f'<p class="muted">The interactive explorer needs Altair and vl-convert-python '
-                f"(<code>{INSTALL_HINT}</code>); the tables below hold every number.</p>")
-    chart = explorer_chart(runs, x_axis)
+        return Explorer(f'<p class="muted">The interactive explorer needs Altair and vl-convert-python '
+                        f"(<code>{INSTALL_HINT}</code>); the tables below hold every number.</p>")
+    chart = explorer_chart(runs)
     if chart is None:
-        return '<p class="muted">Nothing to explore.</p>'
-    page = chart.to_html(inline=True, output_div="explorer-chart")
-    # Altair writes a whole document; the page needs its style, div and scripts only
-    body = re.sub(r"</?(html|head|body)>|<!DOCTYPE html>|<meta charset=\"UTF-8\">", "", page)
-    return f'<div id="explorer">{body}</div>'
+        return Explorer('<p class="muted">Nothing to explore.</p>')
+    spec = json.dumps(vl_convert.vegalite_to_vega(chart.to_dict()), separators=(",", ":"))
+    spec = spec.replace("</", "<\\/")
+    metrics = " ".join(explorer_metrics(runs))
+    return Explorer(f'<div id="explorer"><div id="explorer-chart" data-metrics="{metrics}"></div></div>',
+                    pack("vega-runtime", vega_script())
+                    + f'<script type="application/json" id="explorer-spec">{spec}</script>')
