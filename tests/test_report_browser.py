@@ -62,7 +62,8 @@ def test_page_renders_headlines_matrix_and_a_reacting_explorer(page_url, browser
     assert page.evaluate("() => [...document.querySelectorAll('.headline img')]"
                          ".every(img => img.complete && img.naturalWidth > 0)")
     assert page.locator("table.matrix td.shape-jump").count() >= 1
-    assert page.locator("#answer").bounding_box()["y"] < page.locator("#matrix").bounding_box()["y"]
+    answer, matrix = page.locator("#answer").bounding_box(), page.locator("#matrix").bounding_box()
+    assert answer["x"] < matrix["x"] and abs(answer["y"] - matrix["y"]) < 5  # side by side
     # the explorer reacts: another metric, another picture
     before = _marks(page)
     assert before > 0
@@ -114,4 +115,6 @@ def test_value_tables_are_drawn_from_the_json_block(page_url, browser):
     metric = page.locator("[data-values] th[data-metric]").first.get_attribute("data-metric")
     cell = row.locator("td").nth(4)  # model, family, x, n, then the first metric
     assert cell.inner_text().split("\n")[0].strip() == format_value(summary["metrics"][metric]["mean"])
+    mirage = page.locator("[data-mirage] tr[data-run]")  # the mirage check's rows, from the same block
+    assert mirage.count() >= 1 and mirage.first.locator("td").count() == 8
     page.close()

@@ -1,7 +1,8 @@
 """HTML pieces every section uses: the page's CSS, tables, figures, value cells, verdict boxes.
 
 Numbers are printed by `harness.report.text`; a value cell names its run by the run's position
-in the page's JSON block (`data-run`, `harness.report.page_data`) and its metric (`data-metric`).
+in the page's JSON block (`data-run`, `harness.report.page_data`), its column header the metric
+(`data-metric`).
 """
 
 from __future__ import annotations
@@ -66,12 +67,18 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]], name_cols: int =
             "</table></div>")
 
 
+def metric_header(metric: str, label: str) -> str:
+    """A column header that names the metric of the value cells below it."""
+    return f'<th data-metric="{esc(metric)}">{label}</th>'
+
+
 def value_cell(run: Run | None, metric: str, run_ids: RunIds) -> str:
-    """A summary value with its CI, tagged with the run and metric; '–' where there is none."""
+    """A summary value with its CI, tagged with its run ('–' where there is none); its column's
+    header names the metric (`metric_header`)."""
     if run is None:
         return "<td>–</td>"
     entry = run.metrics.get(metric) or {}
-    tag = f'data-run="{run_ids[run]}" data-metric="{esc(metric)}"'
+    tag = f'data-run="{run_ids[run]}"'
     if entry.get("mean") is None:
         return f"<td {tag}>–</td>"
     ci = format_ci(entry.get("ci_low"), entry.get("ci_high"))

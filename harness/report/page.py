@@ -159,11 +159,13 @@ def render_nav(blocks: Sequence[Block], sections: Sequence[tuple[str, str]]) -> 
             "</details></nav>")
 
 
-def _data_block(inputs: Inputs) -> str:
+def _data_block(gathered: Gathered, inputs: Inputs) -> str:
+    """Every run and value, and what a section adds for its script-drawn tables."""
     present = {name for block in inputs.blocks for name in block.metrics()}
     metrics = [name for name in METRICS if name in present] + sorted(present - set(METRICS))
     data = page_data(inputs.runs, metrics, inputs.axis.key)
     data["x_label"] = inputs.axis.label
+    data.update(sizes.data(gathered.sizes, inputs))
     return render_data(data)
 
 
@@ -203,7 +205,7 @@ Latest run scored {esc(info.latest_scored)}; page by harness {esc(__version__)}
 <h2 id="provenance">Provenance</h2>
 {_provenance(runs)}
 {_method(inputs.n_boot, inputs.seed)}
-{_data_block(inputs)}{explored.scripts}<script>{PAGE_SCRIPT}</script>
+{_data_block(gathered, inputs)}{explored.scripts}<script>{PAGE_SCRIPT}</script>
 </body></html>
 """
 

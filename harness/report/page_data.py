@@ -10,7 +10,7 @@ is the value the page prints (`format_value`), so the script prints exactly the 
 static table would. Strings that repeat (task, model, group...) are stored once: such a column
 is {"levels": [...], "codes": [...]}.
 
-The page is opened as a file, so no server compresses it: the JSON block (and Vega's runtime)
+The page is opened as a file, so no server compresses it: the JSON block (and the Vega bundle)
 are stored gzip-compressed in base64 (`pack`), a fifth of their size, and the page's script
 inflates them with the browser's DecompressionStream (Chromium 80, Firefox 113, Safari 16.4).
 """

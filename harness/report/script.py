@@ -1,6 +1,6 @@
 """The page's own script: value tables, the list of every run and the explorer, drawn from the
 one JSON block (`harness.report.page_data`). Plain ES2018, no library but Vega (for the explorer).
-The JSON block and Vega's runtime are packed (gzip, base64): the script inflates them first.
+The JSON block and the Vega bundle are packed (gzip, base64): the script inflates them first.
 
 `fmt` prints a number as `harness.report.html.format_value` does: the JSON holds the printed
 value, so the digits are the same.
@@ -49,6 +49,16 @@ PAGE_SCRIPT = r"""
     el.innerHTML = table(head, rows);
   }
 
+  for (const el of document.querySelectorAll('[data-mirage]')) {
+    const columns = ['model', esc(data.x_label), 'observed exact_str_match', 'mean p_tok', 'mean L (tokens)',
+                     'predicted p_tok<sup>L</sup>', 'mean of per-example p<sup>L</sup>',
+                     'observed − predicted'];
+    const rows = el.dataset.mirage.split(',').map(i => `<tr data-run="${i}"><td>${esc(runs.label[i])}</td>`
+      + `<td>${count(runs.x[i])}</td>` + (data.mirage[i] || []).map(v => `<td>${fmt(v)}</td>`).join('')
+      + '</tr>');
+    el.innerHTML = table(columns.map(c => `<th>${c}</th>`).join(''), rows).replace(' class="n2"', '');
+  }
+
   const every = document.getElementById('every-run');
   if (every) {
     const columns = ['run folder', 'task', 'shots', 'n', 'limit', 'device', 'wall (s)', 'commit', 'scored'];
@@ -63,8 +73,8 @@ PAGE_SCRIPT = r"""
   const chart = document.getElementById('explorer-chart');
   const specBlock = document.getElementById('explorer-spec');
   const vegaCode = await inflate('vega-runtime');
-  if (vegaCode) (0, eval)(vegaCode);  // a classic script, run in the global scope: defines window.vega
-  if (chart && specBlock && window.vega) {
+  if (vegaCode) (0, eval)(vegaCode);  // a classic script, run in the global scope: window.vegaEmbed
+  if (chart && specBlock && window.vegaEmbed) {
     const spec = JSON.parse(specBlock.textContent);
     const metrics = chart.dataset.metrics.split(' ');
     const rows = [];
@@ -82,7 +92,7 @@ PAGE_SCRIPT = r"""
       if (any) rows.push(row);
     });
     spec.data.find(d => d.name === 'runs').values = rows;
-    new vega.View(vega.parse(spec), {renderer: 'svg', container: chart, hover: true}).runAsync();
+    await vegaEmbed(chart, spec, {mode: 'vega', renderer: 'svg', actions: false});
   }
 })();
 """

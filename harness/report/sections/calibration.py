@@ -20,7 +20,7 @@ from harness.calibration import ECE_BINS, reliability_bins_from_pieces
 from harness.emergence import Estimate
 from harness.metrics import PIECES
 from harness.report.data import Block, Run, ScoreCache, Series, has_values, slugify, summary_value
-from harness.report.html import figures_html, sentences_html, table, value_cell
+from harness.report.html import figures_html, metric_header, sentences_html, table, value_cell
 from harness.report.section import Drawn, FigureFile, Figures, Inputs, PageSection
 from harness.report.text import esc, format_count, format_value, value_text, wrap
 
@@ -288,7 +288,7 @@ def draw(trends: Sequence[CalibrationTrend], writer: FigureWriter, inputs: Input
 
 def _table(calibration: CalibrationBlock, inputs: Inputs) -> str:
     counts = {panel.run.label: panel.n for panel in calibration.panels}
-    header = ["model", inputs.axis.label, "n in bins", *(wrap(m) for m in TABLE_METRICS)]
+    header = ["model", inputs.axis.label, "n in bins", *(metric_header(m, wrap(m)) for m in TABLE_METRICS)]
     series = calibration.series
     rows = [[esc(run.label), format_count(x), str(counts.get(run.label, "–")),
              *(value_cell(run, m, inputs.run_ids) for m in TABLE_METRICS)]

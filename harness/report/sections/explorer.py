@@ -3,11 +3,12 @@
 The reader picks task, metric, x axis (parameters, or training step), shots and demonstration
 labels from drop-downs; each line is a family's sizes at one checkpoint (x = parameters) or
 one model over its checkpoints (x = step), with 95% CI bars, the chance level as a dashed
-rule, and tooltips with model, n, mean and CI. Data are the summaries' means and CIs (the
-numbers of the tables), inlined with Vega's scripts, so the page works offline from a file.
+rule, and tooltips with model, n, mean and CI. The chart is compiled to a Vega spec when the
+page is built; its data are the page's JSON block (the summaries' means and CIs, the numbers of
+the tables), which the page's script hands to vega-embed: the page works offline from a file.
 
-Altair and vl-convert-python (which carries Vega's scripts for inlining) are imported only
-here, when a report is built; without them the page says how to get the explorer.
+Altair and vl-convert-python (which carries the Vega bundle) are imported only here, when a
+report is built; without them the page says how to get the explorer.
 """
 
 from __future__ import annotations
@@ -75,11 +76,11 @@ def explorer_chart(runs: Sequence[Run]):
 
 @functools.cache
 def vega_script() -> str:
-    """Vega's runtime alone (no Vega-Lite compiler, no vega-embed), minified: the page compiles
-    nothing in the browser."""
+    """vega-embed with Vega and Vega-Lite, minified, as one script (vl-convert's bundle: the only
+    one of its bundles that exposes a working entry point, `window.vegaEmbed`)."""
     import vl_convert
 
-    return vl_convert.javascript_bundle("window.vega = vega;")
+    return vl_convert.javascript_bundle()
 
 
 @dataclass(frozen=True)

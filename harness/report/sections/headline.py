@@ -302,9 +302,8 @@ def render_matrix(rows: Sequence[MatrixRow]) -> str:
             if cell is None:
                 cells.append('<td class="muted">–</td>')
                 continue
-            cells.append(f'<td class="{shape_class(cell.shape)}" title="{esc(_tooltip(cell))}" '
-                         f'data-column="{esc(metric)}"><a href="#{anchor(row.block.slug)}">'
-                         f"{esc(cell.shape)}</a></td>")
+            cells.append(f'<td class="{shape_class(cell.shape)}" title="{esc(_tooltip(cell))}">'
+                         f'<a href="#{anchor(row.block.slug)}">{esc(cell.shape)}</a></td>')
         body.append("<tr>" + "".join(cells) + "</tr>")
     legend = "".join(f'<span class="{shape_class(s)}">{esc(s)}</span>' for s in SHAPE_ORDER)
     return (f'<p class="legend">Each metric\'s shape over the setting\'s decisive series (hover a cell '

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from harness.report.data import Run, Series, has_values, slugify, summary_value
-from harness.report.html import figures_html, sentences_html, table, value_cell
+from harness.report.html import figures_html, metric_header, sentences_html, table, value_cell
 from harness.report.section import Drawn, FigureFile, Figures, Inputs, PageSection
 from harness.report.text import esc, format_count, value_text, wrap
 
@@ -167,8 +167,9 @@ def _table(comparison: RelabelComparison, inputs: Inputs) -> str:
     modes = [mode for mode, _ in comparison.series]
     header = ["model", inputs.axis.label]
     for metric in comparison.follow_metrics:
-        header += [f"{wrap(metric)}<br>{mode} labels" for mode in comparison.modes]
-        header += [f"{wrap(FOLLOW_METRICS[metric])}<br>{mode} labels" for mode in modes]
+        accuracy = FOLLOW_METRICS[metric]
+        header += [metric_header(metric, f"{wrap(metric)}<br>{mode} labels") for mode in comparison.modes]
+        header += [metric_header(accuracy, f"{wrap(accuracy)}<br>{mode} labels") for mode in modes]
     rows, ids = [], inputs.run_ids
     for run, by_mode in comparison.rows():
         row = [esc(run.label), format_count(inputs.axis.of(run))]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from harness.report.data import Block, Run, Series, size_label, slugify, subseries, summary_value
-from harness.report.html import figures_html, sentences_html, table, value_cell
+from harness.report.html import figures_html, metric_header, sentences_html, table, value_cell
 from harness.report.section import Drawn, FigureFile, Figures, Inputs, PageSection
 from harness.report.text import esc, format_count, value_text
 
@@ -200,8 +200,8 @@ def draw(comparisons: Sequence[ScratchpadComparison], writer: FigureWriter, inpu
 
 
 def _table(direct: Series, scratch: Series, names: Sequence[str], what: str, inputs: Inputs) -> str:
-    header = [what, "exact_str_match direct", "exact_str_match scratchpad", "target_logprob direct",
-              "target_logprob scratchpad"]
+    header = [what, *(metric_header(metric, f"{metric} {how}") for metric in SCRATCHPAD_METRICS
+                      for how in ("direct", "scratchpad"))]
     ids = inputs.run_ids
     rows = [[esc(name), *(value_cell(run, metric, ids) for metric in SCRATCHPAD_METRICS for run in (d, s))]
             for name, d, s in zip(names, direct.runs, scratch.runs)]

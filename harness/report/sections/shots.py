@@ -44,7 +44,7 @@ from harness.report.data import (
     slugify,
     summary_value,
 )
-from harness.report.html import figures_html, sentences_html, table, value_cell, verdict_box
+from harness.report.html import figures_html, metric_header, sentences_html, table, value_cell, verdict_box
 from harness.report.section import Drawn, FigureFile, Figures, Inputs, PageSection
 from harness.report.text import esc, format_count, value_text, wrap
 from harness.stats import bootstrap_mean_ci
@@ -365,7 +365,7 @@ def _table(comparison: ShotsComparison, inputs: Inputs) -> str:
     axis = inputs.axis
     header = ["model", axis.label]
     for metric in comparison.metrics:
-        header += [f"{wrap(metric)}<br>{k}-shot" for k in comparison.shots]
+        header += [metric_header(metric, f"{wrap(metric)}<br>{k}-shot") for k in comparison.shots]
         header += [f"gain {k} − {comparison.shots[0]}<br>(paired)" for k in comparison.shots[1:]]
     # every checkpoint of a size series, at each shot count; the fewest-shot run a gain was taken from
     runs = {(r.shots, r.label): r for series in comparison.series for r in series.runs}

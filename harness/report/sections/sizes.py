@@ -14,13 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from harness.report.analysis import SeriesResult, headline_results, is_arithmetic_like, mirage_row
 from harness.report.data import PANELS, Block, Series, has_values
 from harness.report.html import figures_html, table, verdict_box
+from harness.report.page_data import printed
 from harness.report.section import Drawn, FigureFile, Figures, Inputs, PageSection
-from harness.report.text import anchor, esc, format_count, format_value
+from harness.report.text import anchor, esc, format_value
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -254,17 +255,29 @@ def _series_html(result: SeriesResult, full: bool = True) -> str:
 
 
 def _mirage_table(block: Block, inputs: Inputs) -> str:
-    header = ["model", inputs.axis.label, "observed exact_str_match", "mean p_tok", "mean L (tokens)",
-              "predicted p_tok<sup>L</sup>", "mean of per-example p<sup>L</sup>", "observed − predicted"]
-    rows = []
-    for run in block.runs:
-        row = mirage_row(inputs.cache, run)
-        rows.append([esc(run.label), format_count(inputs.axis.of(run)), format_value(row.observed),
-                     format_value(row.p_tok), format_value(row.n_tokens), format_value(row.predicted),
-                     format_value(row.predicted_per_example), format_value(row.observed - row.predicted)])
+    """Observed exact match against p_tok ** L per run: drawn by the page's script from the JSON
+    block's "mirage" rows (`data`)."""
+    ids = ",".join(str(inputs.run_ids[run]) for run in block.runs)
     return ("<h3>Mirage check (Schaeffer et al. 2023)</h3><p>If each of L answer tokens is right with "
             "probability p_tok, exact match is about p_tok<sup>L</sup>: a smooth rise of p_tok then looks "
-            "like a jump.</p>" + table(header, rows))
+            f'like a jump.</p><div class="scroll" data-mirage="{ids}"></div>')
+
+
+def data(groups: Sequence[TaskGroup], inputs: Inputs) -> dict[str, Any]:
+    """The section's part of the page's JSON block: per run of an integer-answer block, observed
+    exact match, mean p_tok, mean L, predicted p_tok ** L, mean of per-example p ** L and
+    observed − predicted, as printed."""
+    rows: dict[str, list[Any]] = {}
+    for group in groups:
+        for block in group.blocks:
+            if not is_arithmetic_like(block):
+                continue
+            for run in block.runs:
+                row = mirage_row(inputs.cache, run)
+                rows[str(inputs.run_ids[run])] = [printed(value) for value in (
+                    row.observed, row.p_tok, row.n_tokens, row.predicted, row.predicted_per_example,
+                    row.observed - row.predicted)]
+    return {"mirage": rows}
 
 
 def block_html(block: Block, figures: Figures, inputs: Inputs) -> str:
