@@ -232,22 +232,22 @@ def draw(top: Top, writer: FigureWriter, inputs: Inputs) -> list[Drawn]:
 # Page
 
 HEADLINE_CSS = """
-.top { display: grid; grid-template-columns: minmax(0, 1.35fr) minmax(0, 1fr); gap: 16px;
+.top { display: grid; grid-template-columns: minmax(0, 1.2fr) minmax(0, 1fr); gap: 14px;
        align-items: start; }
 @media (max-width: 1100px) { .top { grid-template-columns: minmax(0, 1fr); } }
 .top h2 { margin-top: 8px; font-size: 19px; }
-.headlines { display: grid; grid-template-columns: repeat(auto-fit, minmax(330px, 1fr)); gap: 8px; }
+.headlines { display: grid; grid-template-columns: repeat(auto-fit, minmax(320px, 1fr)); gap: 8px; }
 .headline { border: 1px solid #d9d9d9; border-radius: 6px; padding: 3px 8px; background: #fcfcfd; }
 .headline h3 { margin: 2px 0; font-size: 14px; } .headline figure { margin: 2px 0; }
 .headline figure img { border: 0; } .headline figcaption { display: none; }
 .headline p { margin: 2px 0; font-size: 12px; line-height: 1.3; }
 .matrix-box .scroll { max-height: calc(100vh - 120px); overflow: auto; }
-table.matrix { font-size: 11px; margin: 0; }
+table.matrix { font-size: 10.5px; margin: 0; }
 table.matrix th { position: sticky; top: 0; z-index: 1; writing-mode: vertical-rl; font-weight: normal;
                   padding: 4px 1px; vertical-align: bottom; }
 table.matrix th.name { writing-mode: horizontal-tb; }
-table.matrix td { text-align: center; padding: 1px 3px; } table.matrix td a { color: inherit; }
-table.matrix td.name { text-align: left; white-space: normal; min-width: 150px; }
+table.matrix td { text-align: center; padding: 1px 2px; } table.matrix td a { color: inherit; }
+table.matrix td.name { text-align: left; white-space: normal; min-width: 140px; }
 .shape-jump { background: #D55E00; color: #fff; } .shape-drop { background: #CC79A7; color: #fff; }
 .shape-smooth { background: #009E73; color: #fff; } .shape-smooth-decline { background: #56B4E9; }
 .shape-steady { background: #b7e4d2; } .shape-flat { background: #eeeeee; color: #555; }

@@ -447,7 +447,8 @@ def markdown(tasks: Sequence[ShotsTask], figures: Figures, link_prefix: str) -> 
         names = ", ".join(c.task.split("/")[-1] for c in single)
         lines.append(f"- {len(single)} tasks with one model at several shot counts (no trend over size): "
                      f"{names}; the paired gains are on the full page.")
-    shown = figures.of_any(tasks) or figures.of_any(every)
+    # per task its overview when one was drawn, else its comparisons' own figures
+    shown = [f for task in tasks for f in (figures.of(task) or figures.of_any(task.comparisons))]
     if shown:
         lines.append("")
     lines.extend(f"![{f.caption}]({link_prefix}{f.png})" for f in shown)
