@@ -2,7 +2,7 @@
 one JSON block (`harness.report.page_data`). Plain ES2018, no library but Vega (for the explorer).
 The JSON block and the Vega bundle are packed (gzip, base64): the script inflates them first.
 
-`fmt` prints a number as `harness.report.html.format_value` does: the JSON holds the printed
+`fmt` prints a number as `harness.report.text.format_value` does: the JSON holds the printed
 value, so the digits are the same.
 """
 
