@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -28,13 +28,20 @@ from typing import Any, Literal
 import numpy as np
 
 from harness.answers import INTEGER
+from harness.calibration import (
+    CALIBRATION_PIECES,
+    ECE_BINS,
+    CalibrationParts,
+    bins_table,
+    brier_statistic,
+    ece_statistic,
+)
 from harness.errors import HarnessError
 from harness.records import ExampleRecord
 from harness.stats import bootstrap_ci, bootstrap_mean_ci, bootstrap_weighted_ci
 from harness.tasks import chance_grade
 
 NAN = float("nan")
-ECE_BINS = 15  # BIG-bench's measure_expected_calibration_error
 INF = math.inf
 
 Records = Sequence[ExampleRecord]
@@ -285,91 +292,32 @@ def multiple_choice_grade_norm(record: ExampleRecord) -> float:
     return float(record.target_scores[bigbench_argmax(sums / lengths)])
 
 
-@dataclass(frozen=True)
-class _Calibration:
-    """Per-example pieces of the calibration metrics, over records with choice log-probs."""
-
-    squared_error: np.ndarray  # sum over choices of t*(p-1)^2 + (1-t)*p^2
-    n_choices: np.ndarray
-    confidence: np.ndarray  # max choice probability
-    correct: np.ndarray  # argmax(target_probs) == argmax(probs), as 0/1
-
-    @classmethod
-    def of(cls, records: Records) -> _Calibration:
-        squared_error, n_choices, confidence, correct = [], [], [], []
-        for record in records:
-            sums = _choice_sums(record)
-            if sums is None:
-                continue
-            probs = _softmax(sums)
-            scores = np.asarray(record.target_scores, dtype=np.float64)
-            total = scores.sum()
-            target_probs = scores / total if total != 0 else np.zeros_like(scores)
-            squared_error.append(float(np.sum(target_probs * (probs - 1) ** 2
-                                              + (1 - target_probs) * probs ** 2)))
-            n_choices.append(len(probs))
-            confidence.append(float(np.max(probs)))
-            correct.append(float(np.argmax(target_probs) == np.argmax(probs)))
-        return cls(*(np.array(values, dtype=np.float64)
-                     for values in (squared_error, n_choices, confidence, correct)))
-
-    def bins(self, n_bins: int) -> np.ndarray:
-        """Bucket j is the first j with confidence < (j+1)/n_bins; confidence 1.0 goes last."""
-        edges = np.arange(1, n_bins + 1) / n_bins
-        return np.minimum(np.searchsorted(edges, self.confidence, side="right"), n_bins - 1)
-
-
-    @classmethod
-    def of_pieces(cls, pieces: Mapping[str, np.ndarray]) -> _Calibration:
-        """From stored per-example pieces (`score_table`), keeping the examples that have them."""
-        arrays = [np.asarray(pieces[name], dtype=np.float64) for name in _CALIBRATION_PIECES]
-        usable = ~np.isnan(arrays[0])
-        return cls(*(values[usable] for values in arrays))
-
-
-_CALIBRATION_PIECES = ("squared_error", "n_choices", "confidence", "correct")
-
-
-def _brier_counts(parts: _Calibration) -> Callable[[np.ndarray], np.ndarray]:
-    return lambda counts: (counts @ parts.squared_error) / (counts @ parts.n_choices)
-
-
-def _ece_counts(parts: _Calibration, n_bins: int = ECE_BINS) -> Callable[[np.ndarray], np.ndarray]:
-    # sum_k (n_k/n)|acc_k - conf_k| = sum_k |sum_{i in k} (correct_i - conf_i)| / n
-    one_hot = np.eye(n_bins)[parts.bins(n_bins)]
-    gaps = one_hot * (parts.correct - parts.confidence)[:, None]
-    return lambda counts: np.abs(counts @ gaps).sum(axis=1) / counts.sum(axis=1)
+def _calibration(records: Records) -> CalibrationParts:
+    """Per-example calibration pieces of the records with choice log-probs."""
+    squared_error, n_choices, confidence, correct = [], [], [], []
+    for record in records:
+        sums = _choice_sums(record)
+        if sums is None:
+            continue
+        probs = _softmax(sums)
+        scores = np.asarray(record.target_scores, dtype=np.float64)
+        total = scores.sum()
+        target_probs = scores / total if total != 0 else np.zeros_like(scores)
+        squared_error.append(float(np.sum(target_probs * (probs - 1) ** 2
+                                          + (1 - target_probs) * probs ** 2)))
+        n_choices.append(len(probs))
+        confidence.append(float(np.max(probs)))
+        correct.append(float(np.argmax(target_probs) == np.argmax(probs)))
+    return CalibrationParts(*(np.array(values, dtype=np.float64)
+                              for values in (squared_error, n_choices, confidence, correct)))
 
 
 def _brier_weighted(records: Records) -> Callable[[np.ndarray], np.ndarray]:
-    return _brier_counts(_Calibration.of(records))
+    return brier_statistic(_calibration(records))
 
 
 def _ece_weighted(records: Records, n_bins: int = ECE_BINS) -> Callable[[np.ndarray], np.ndarray]:
-    return _ece_counts(_Calibration.of(records), n_bins)
-
-
-_FROM_PIECES: dict[str, Callable[[_Calibration], Callable[[np.ndarray], np.ndarray]]] = {
-    "brier_score": _brier_counts, "expected_calibration_error": _ece_counts}
-
-
-def aggregate_from_pieces(name: str, pieces: Mapping[str, np.ndarray]
-                          ) -> tuple[int, Callable[[np.ndarray], np.ndarray]] | None:
-    """An aggregate metric from stored pieces: (n usable examples, statistic of resampling counts).
-
-    The statistic takes counts (rows, n usable) like `Metric.weighted`; all ones gives the
-    metric itself. None for a metric that is not an aggregate of pieces, or without usable examples.
-    """
-    if name not in _FROM_PIECES:
-        return None
-    parts = _Calibration.of_pieces(pieces)
-    n = parts.confidence.size
-    return (n, _FROM_PIECES[name](parts)) if n else None
-
-
-def usable_pieces(pieces: Mapping[str, np.ndarray]) -> np.ndarray:
-    """Which examples (in the pieces' order) have calibration pieces (choice log-probs)."""
-    return ~np.isnan(np.asarray(pieces["squared_error"], dtype=np.float64))
+    return ece_statistic(_calibration(records), n_bins)
 
 
 @aggregate_metric(group="multiple choice", higher_is_better=False, value_range=(0, 1),
@@ -427,25 +375,7 @@ def reliability_bins(records: Records, n_bins: int = ECE_BINS) -> list[dict[str,
     One dict per bin: lo, hi (confidence range), count, mean_confidence and accuracy (NaN
     for an empty bin).
     """
-    return _bins_table(_Calibration.of(records), n_bins)
-
-
-def reliability_bins_from_pieces(pieces: Mapping[str, np.ndarray], n_bins: int = ECE_BINS
-                                 ) -> list[dict[str, float]]:
-    """`reliability_bins` from stored per-example pieces (`score_table`)."""
-    return _bins_table(_Calibration.of_pieces(pieces), n_bins)
-
-
-def _bins_table(parts: _Calibration, n_bins: int) -> list[dict[str, float]]:
-    bins = parts.bins(n_bins)
-    table = []
-    for j in range(n_bins):
-        members = bins == j
-        count = int(members.sum())
-        table.append({"lo": j / n_bins, "hi": (j + 1) / n_bins, "count": count,
-                      "mean_confidence": float(parts.confidence[members].mean()) if count else NAN,
-                      "accuracy": float(parts.correct[members].mean()) if count else NAN})
-    return table
+    return bins_table(_calibration(records), n_bins)
 
 
 # --------------------------------------------------------------------------------------
@@ -658,15 +588,15 @@ def score_examples(records: Records) -> list[dict[str, float]]:
 
 # Stored beside each example's metric values (`score_table`): what the aggregate metrics,
 # reliability diagrams and the mirage check are computed from, per example.
-PIECES = (*_CALIBRATION_PIECES, "target_n_tokens")
+PIECES = (*CALIBRATION_PIECES, "target_n_tokens")
 
 
 def score_pieces(record: ExampleRecord) -> dict[str, float]:
     """One record's pieces: its calibration terms (NaN without choice log-probs) and the number
     of tokens of its best target (NaN without target log-probs)."""
-    parts = _Calibration.of([record])
+    parts = _calibration([record])
     values = {name: float(getattr(parts, name)[0]) if parts.confidence.size else NAN
-              for name in _CALIBRATION_PIECES}
+              for name in CALIBRATION_PIECES}
     best = _best_target(record) if record.target_logprobs else None
     values["target_n_tokens"] = NAN if best is None else float(len(record.target_logprobs[best]))
     return values

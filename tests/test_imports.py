@@ -11,8 +11,6 @@ import ast
 import inspect
 from pathlib import Path
 
-import pytest
-
 from harness import metrics
 
 PACKAGE = Path(__file__).resolve().parents[1] / "harness"
@@ -153,7 +151,25 @@ def test_scoring_functions_are_told_apart_from_metadata():
     assert inspect.isfunction(metrics.summarize) and not inspect.isfunction(metrics.METRICS)
 
 
-@pytest.mark.xfail(reason="the report re-scores (data.py: score_examples; analysis.py: p_tok; "
-                          "axes.py: reliability_bins); the report rewrite owns it")
 def test_report_never_imports_metrics_scoring_functions():
+    """The report reads stored scores; aggregates of stored pieces come from harness.calibration."""
     assert _scoring_functions_imported_by_the_report() == []
+
+
+def test_report_sections_import_shared_modules_only():
+    """Sections import the shared report modules, never each other; shared modules import no
+    section and not the page; no private name crosses a file."""
+    table = harness_imports()
+    sections = {name for name in table if within(name, "harness.report.sections") and name.count(".") == 3}
+    assert {"harness.report.sections.sizes", "harness.report.sections.shots"} <= sections
+    for name in sections:
+        assert sorted(m for m, _ in table[name] if m in sections and m != name) == [], name
+    shared = [name for name in table if within(name, "harness.report") and name not in sections
+              and name not in ("harness.report", "harness.report.page", "harness.report.sections")]
+    for name in shared:
+        assert [m for m, _ in table[name] if within(m, "harness.report.sections")
+                or m == "harness.report.page"] == [], name
+    private = sorted(f"{importer} imports {module}.{imported}" for importer, found in table.items()
+                     if within(importer, "harness.report") for module, imported in found
+                     if imported is not None and imported.startswith("_") and imported != "__version__")
+    assert private == []

@@ -25,7 +25,8 @@ from harness.errors import HarnessError
 from harness.metrics import score_examples
 from harness.records import ExampleRecord
 from harness.report import _link_prefix, build_report, figure_files
-from harness.report.html import format_value
+from harness.report.page_data import unpack
+from harness.report.text import format_value
 from harness.runner import summarize_run
 
 N_BOOT = 200
@@ -109,12 +110,15 @@ def report(tmp_path_factory) -> Path:
 
 
 class _Page(HTMLParser):
-    """Image sources and the first text of each metric-value cell."""
+    """Image sources and the first text of each metric-value cell; the value tables' cells are
+    the page's JSON block's values as the page prints them (its script draws those tables)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.images: list[str] = []
         self.cells: dict[tuple[str, str], str] = {}
+        self.data: dict | None = None
+        self._json: str | None = None
         self._cell: tuple[str, str] | None = None
         self._row_run: str | None = None  # a table row may name the run once for all its cells
         self._columns: list[str | None] = []  # ... and a header cell the metric of its column
@@ -122,6 +126,8 @@ class _Page(HTMLParser):
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
+        if tag == "script" and attrs.get("id") == "report-data":
+            self._json = ""
         if tag == "img":
             self.images.append(attrs["src"])
         if tag == "table":
@@ -143,12 +149,24 @@ class _Page(HTMLParser):
             self._cell = None
 
     def handle_data(self, data):
+        if self._json is not None:
+            self._json += data
         if self._cell is not None:
             self.cells[self._cell] += data
 
     def handle_endtag(self, tag):
         if tag == "td":
             self._cell = None
+        if tag == "script" and self._json is not None:
+            self.data, self._json = json.loads(unpack(self._json)), None
+            folders = self.data["runs"]["dir"]
+            # a static cell names its run by its position in the JSON block
+            self.cells = {(folders[int(run)] if run.isdigit() else run, metric): text
+                          for (run, metric), text in self.cells.items()}
+            for metric, entries in self.data["values"].items():
+                for folder, entry in zip(folders, entries):
+                    if entry is not None:
+                        self.cells[(folder, metric)] = format_value(entry[0])
 
 
 def _page(index: Path) -> _Page:

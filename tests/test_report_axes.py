@@ -26,9 +26,10 @@ from harness.metrics import has_choice_scores, reliability_bins, score_examples
 from harness.records import ExampleRecord, read_records
 from harness.report import build_report, figure_files
 from harness.report.analysis import analyze
-from harness.report.axes import calibration_blocks
-from harness.report.data import ScoreCache, build_blocks, load_runs
-from harness.report.html import format_value
+from harness.report.data import ScoreCache, build_blocks, detail_blocks, load_runs, scale_axis
+from harness.report.section import Inputs
+from harness.report.sections.calibration import calibration_blocks
+from harness.report.text import format_value
 from tests.test_report import _model, _Page, write_run
 
 N_BOOT = 50
@@ -146,6 +147,8 @@ class _Cells(_Page):
 def _cells(index: Path) -> _Cells:
     page = _Cells()
     page.feed(index.read_text(encoding="utf-8"))
+    folders = page.data["runs"]["dir"]  # a gain cell names its run by its position in the JSON block
+    page.gains = {(folders[int(run)], metric): text for (run, metric), text in page.gains.items()}
     return page
 
 
@@ -244,7 +247,9 @@ def _calibration(out: Path):
     blocks = build_blocks(runs)
     cache = ScoreCache()
     results = {b.slug: tuple(analyze(b, s, cache, N_BOOT, 0) for s in b.size_series) for b in blocks}
-    return calibration_blocks(blocks, results, cache), cache
+    inputs = Inputs(tuple(runs), tuple(blocks), results, cache, scale_axis("non_embedding"), N_BOOT, 0,
+                    frozenset(detail_blocks(blocks)))
+    return calibration_blocks(inputs), cache
 
 
 def test_reliability_bins_add_up_to_n_and_the_trend_is_eces(full: Path):
@@ -331,13 +336,13 @@ def _overlaps(fig) -> list[tuple[str, str]]:
 def test_close_sizes_get_staggered_tick_labels():
     from matplotlib.figure import Figure
 
-    from harness.report.figures import _set_x, stagger_x_labels
+    from harness.report.plotting import set_x, stagger_x_labels
 
     sizes = [12_768, 50_112, 223_872, 595_072, 928_160]  # the pico family's non-embedding counts
     fig = Figure(figsize=(3.2, 2.4), layout="constrained")
     ax = fig.subplots()
     ax.plot(sizes, [0, 0, 0, 0.4, 0.5], marker="o")
-    _set_x(ax, "params", sizes)
+    set_x(ax, "params", sizes)
     assert _overlaps(fig)  # 595k and 928k collide as drawn
     stagger_x_labels(fig)
     assert not _overlaps(fig)
@@ -346,8 +351,8 @@ def test_close_sizes_get_staggered_tick_labels():
     assert labels[-1].startswith("\n")  # moved to a second line
 
 
-def test_axis_logic_imports_without_matplotlib():
-    code = ("import sys, harness.report.axes, harness.report.compare, harness.report.axes_html; "
+def test_sections_import_without_matplotlib():
+    code = ("import sys, harness.report.page, harness.report.sections.shots, harness.report.sections.sizes; "
             "assert 'matplotlib' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
 

@@ -62,7 +62,8 @@ def test_page_renders_headlines_matrix_and_a_reacting_explorer(page_url, browser
     assert page.evaluate("() => [...document.querySelectorAll('.headline img')]"
                          ".every(img => img.complete && img.naturalWidth > 0)")
     assert page.locator("table.matrix td.shape-jump").count() >= 1
-    assert page.locator("#answer").bounding_box()["y"] < page.locator("#matrix").bounding_box()["y"]
+    answer, matrix = page.locator("#answer").bounding_box(), page.locator("#matrix").bounding_box()
+    assert answer["x"] < matrix["x"] and abs(answer["y"] - matrix["y"]) < 5  # side by side
     # the explorer reacts: another metric, another picture
     before = _marks(page)
     assert before > 0
@@ -77,12 +78,43 @@ def test_page_renders_headlines_matrix_and_a_reacting_explorer(page_url, browser
     page.close()
 
 
-def test_first_screen_screenshot(page_url, browser, tmp_path):
-    """What a reader sees first (a copy is committed as results/report/first-screen.png)."""
-    page = browser.new_page(viewport={"width": 1280, "height": 1400})
+def test_first_screen_holds_headlines_and_matrix(page_url, browser, tmp_path):
+    """On a 1366 x 768 screen the headline panels and the verdict matrix are both in view (what
+    scripts/screenshot_report.py commits as results/report/first-screen.png)."""
+    page = browser.new_page(viewport={"width": 1366, "height": 768})
     page.goto(page_url)
     page.wait_for_selector(".headline img")
+    for selector in (".headline img", "table.matrix td.shape-jump"):
+        box = page.locator(selector).first.bounding_box()
+        assert box is not None and box["y"] + box["height"] / 2 < 768, selector
+    matrix = page.locator("table.matrix").bounding_box()
+    headline = page.locator(".headline").first.bounding_box()
+    assert matrix["x"] > headline["x"] + headline["width"] - 1  # beside the headlines, not below them
     shot = Path(tmp_path) / "first-screen.png"
     page.screenshot(path=str(shot))
     assert shot.stat().st_size > 20_000
+    page.close()
+
+
+def test_value_tables_are_drawn_from_the_json_block(page_url, browser):
+    """The page's script draws each value table from the packed JSON block: a cell prints the
+    summary's mean exactly as a static table would."""
+    import json
+
+    from harness.report.text import format_value
+
+    page = browser.new_page()
+    page.goto(page_url)
+    page.wait_for_selector("[data-values] table")
+    row = page.locator("[data-values] tr[data-run]").first
+    run = int(row.get_attribute("data-run"))
+    folder = page.evaluate("() => document.getElementById('every-run').querySelectorAll('tbody tr')"
+                           f"[{run}].cells[0].textContent")
+    summary = json.loads((Path(page_url.removeprefix("file://")).parents[1] / folder / "summary.json")
+                         .read_text(encoding="utf-8"))
+    metric = page.locator("[data-values] th[data-metric]").first.get_attribute("data-metric")
+    cell = row.locator("td").nth(4)  # model, family, x, n, then the first metric
+    assert cell.inner_text().split("\n")[0].strip() == format_value(summary["metrics"][metric]["mean"])
+    mirage = page.locator("[data-mirage] tr[data-run]")  # the mirage check's rows, from the same block
+    assert mirage.count() >= 1 and mirage.first.locator("td").count() == 8
     page.close()

@@ -167,7 +167,7 @@ def test_scale_figures_draw_every_checkpoint_on_each_available_axis(tmp_path):
     written = scale.write_scale_figures(tmp_path, tmp_path / "fig", "fam", "t", x=["compute", "loss"])
     assert [p.name for p in written] == ["scale-fam-t-exact_str_match.png"]
     assert written[0].stat().st_size > 1000
-    anchor, title, html = scale.scale_section(tmp_path, tmp_path / "report", tasks=("t",))
-    assert anchor == "scale-axes" and html.count("<img") == 1
+    section = scale.scale_section(tmp_path, tmp_path / "report", tasks=("t",))
+    assert section.anchor == "scale-axes" and section.html.count("<img") == 1
     assert (tmp_path / "report" / "scale" / "scale-fam-t-exact_str_match.png").is_file()
     assert scale.scale_section(tmp_path, tmp_path / "report", tasks=("other",)) is None

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from harness.calibration import aggregate_from_pieces, usable_pieces
 from harness.emergence import (
     MetricVerdict,
     MirageCheck,
@@ -34,7 +35,7 @@ from harness.emergence import (
     verdict,
 )
 from harness.errors import HarnessError
-from harness.metrics import METRICS, PIECES, aggregate_from_pieces, usable_pieces
+from harness.metrics import METRICS, PIECES
 from harness.report.data import Block, Run, ScoreCache, Series, common_examples, score_matrix
 
 
@@ -125,6 +126,16 @@ def _headline(analyses: dict[str, SeriesAnalysis]) -> dict[str, SeriesAnalysis]:
     return {name: analyses[name] for name in chosen}
 
 
+def _without_step0(series: Series) -> tuple[Series, list[str]]:
+    """A step series without step 0 (when two trained checkpoints remain), and the note saying so."""
+    if not (series.kind == "step" and sum(x > 0 for x in series.x) >= 2 and 0 in series.x):
+        return series, []
+    keep = [i for i, x in enumerate(series.x) if x > 0]
+    series = Series(series.kind, series.group, series.name, series.title,
+                    tuple(series.runs[i] for i in keep), tuple(series.x[i] for i in keep))
+    return series, [f"{series.title}: step0 (random initialisation) is left out of the statistics"]
+
+
 def analyze(block: Block, series: Series, cache: ScoreCache, n_boot: int = 1000,
             seed: int = 0) -> SeriesResult:
     """B, linearity and tau (with paired bootstrap CIs) of every metric, shapes and the verdict.
@@ -133,12 +144,7 @@ def analyze(block: Block, series: Series, cache: ScoreCache, n_boot: int = 1000,
     statistics: its drop to the first trained checkpoint is the start of training, not the
     emergence of an ability, and on a log axis it would dominate every curve.
     """
-    notes = []
-    if series.kind == "step" and sum(x > 0 for x in series.x) >= 2 and 0 in series.x:
-        keep = [i for i, x in enumerate(series.x) if x > 0]
-        series = Series(series.kind, series.group, series.name, series.title,
-                        tuple(series.runs[i] for i in keep), tuple(series.x[i] for i in keep))
-        notes.append(f"{series.title}: step0 (random initialisation) is left out of the statistics")
+    series, notes = _without_step0(series)
     runs = series.runs
     if len(runs) < 2:
         return SeriesResult(series, {}, {}, None, None, 0, ())

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from harness.emergence import Estimate
 from harness.errors import HarnessError
 from harness.metrics import METRICS
 from harness.results import SCORES_FILE, read_scores
@@ -141,25 +142,27 @@ class Block:
 
 
 @dataclass(frozen=True)
-class FigureFile:
-    """A figure written as `<stem>.png` (and `<stem>.svg` when `with_svg`) in the report folder."""
+class ScaleAxis:
+    """The x axis of size series: which scale (`X_AXES`), its label, each run's value on it.
 
-    stem: str  # "fig-arithmetic-2_digit_addition-shots0-params"
-    axis: Literal["params", "steps"]
-    caption: str
-    block_slug: str | None = None  # the block it belongs to; None for an overview
-    overview_of: str | None = None  # "arithmetic-shots0" for an overview of a task's subtasks
-    section: str = ""  # an axis section ("shots", "calibration", ...; harness.report.axes_figures)
-    key: str = ""  # within a section: the comparison's slug it belongs to
-    with_svg: bool = False  # an SVG was written beside the PNG (`harness report --svg`)
+    What a section is given instead of a bare name, so that an axis added to `X_AXES` (and to
+    `Run.params`) reaches every figure, table and sentence.
+    """
+
+    key: XAxis
 
     @property
-    def png(self) -> str:
-        return f"{self.stem}.png"
+    def label(self) -> str:
+        return X_AXES[self.key]
 
-    @property
-    def svg(self) -> str:
-        return f"{self.stem}.svg"
+    def of(self, run: Run) -> int:
+        return run.params(self.key)
+
+
+def scale_axis(key: str) -> ScaleAxis:
+    if key not in X_AXES:
+        raise HarnessError(f"unknown x axis {key!r}; choose one of {', '.join(X_AXES)}")
+    return ScaleAxis(key)  # type: ignore[arg-type]
 
 
 def slugify(text: str) -> str:
@@ -260,8 +263,7 @@ def _step_series(group: str, model: str, runs: Sequence[Run]) -> Series | None:
 
 def build_blocks(runs: Sequence[Run], x_axis: XAxis = "non_embedding") -> list[Block]:
     """Runs grouped into blocks (task, shots, labels) and series, in a stable order."""
-    if x_axis not in X_AXES:
-        raise HarnessError(f"unknown x axis {x_axis!r}; choose one of {', '.join(X_AXES)}")
+    scale_axis(x_axis)  # an unknown axis is one clear error
     blocks = []
     keyed = _by(runs, lambda r: (r.task, r.shots, r.demo_labels))
     for (task, shots, labels), block_runs in sorted(keyed.items(), key=lambda kv: _task_order(kv[0])):
@@ -376,3 +378,35 @@ def score_matrix(cache: ScoreCache, runs: Sequence[Run], metric: str, idxs: Sequ
     if not runs:
         return np.zeros((0, len(idxs)))
     return np.vstack([cache.column(run, metric, idxs) for run in runs]).astype(np.float64)
+
+
+# --------------------------------------------------------------------------------------
+# Summary values and sub-series (what several sections read)
+
+
+def summary_value(run: Run, metric: str) -> Estimate:
+    """A summary's mean and 95% CI of `metric` (NaN where the run has none)."""
+    entry = run.metrics.get(metric) or {}
+
+    def get(key: str) -> float:
+        value = entry.get(key)
+        return math.nan if value is None else float(value)
+
+    return Estimate(get("mean"), get("ci_low"), get("ci_high"))
+
+
+def has_values(runs: Sequence[Run], metric: str) -> bool:
+    return any(not math.isnan(run.mean(metric)) for run in runs)
+
+
+def size_label(run: Run) -> str:
+    """'16k' for pico-16k of family pico (what matches sizes across families); else the model."""
+    prefix = f"{run.family}-" if run.family else ""
+    return run.model[len(prefix):] if prefix and run.model.startswith(prefix) else run.model
+
+
+def subseries(series: Series, runs: Sequence[Run], name: str | None = None) -> Series:
+    """`series` restricted to `runs` (kept in the series' order)."""
+    keep = [i for i, run in enumerate(series.runs) if any(run is other for other in runs)]
+    return Series(series.kind, series.group, name or series.name, series.title,
+                  tuple(series.runs[i] for i in keep), tuple(series.x[i] for i in keep))

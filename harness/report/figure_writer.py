@@ -4,7 +4,8 @@ Drawing is most of a report's time (matplotlib's layout and rasteriser, about a 
 figure on our CPUs), and a rebuild after one new sweep changes few figures. Each figure is keyed
 by the sha256 of what it is drawn from: the drawing function's name, its arguments (pickled:
 runs, series and comparisons are frozen dataclasses of numbers and strings), the source of the
-figure modules, matplotlib's version and whether an SVG is wanted. `figures.json` in the report
+shared plotting helpers and of the drawing function's own module (its section), matplotlib's
+version and whether an SVG is wanted. `figures.json` in the report
 folder keeps stem -> key; a figure whose key and files are unchanged is kept as it is.
 `finish()` draws the changed ones (in several processes when there are CPUs for them), removes
 every `fig-*` file the page no longer shows and rewrites `figures.json`.
@@ -12,10 +13,12 @@ every `fig-*` file the page no longer shows and rewrites `figures.json`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import pickle
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,18 +28,22 @@ import matplotlib
 from matplotlib.figure import Figure
 
 from harness.io import atomic_write_text
-from harness.report.figures import STYLE, save
+from harness.report import plotting
+from harness.report.plotting import STYLE, save
 
 CACHE_FILE = "figures.json"
-_CODE = ("figures.py", "axes_figures.py", "figure_writer.py")
 
 
 def _code_key() -> str:
-    folder = Path(__file__).resolve().parent
     digest = hashlib.sha256(matplotlib.__version__.encode())
-    for name in _CODE:
-        digest.update((folder / name).read_bytes())
+    for path in (plotting.__file__, __file__):
+        digest.update(Path(path).read_bytes())
     return digest.hexdigest()
+
+
+@functools.cache
+def _module_source(module: str) -> bytes:
+    return Path(sys.modules[module].__file__ or "").read_bytes()
 
 
 @dataclass
@@ -68,6 +75,7 @@ class FigureWriter:
     def key(self, draw: Callable[..., Figure | None], args: tuple[Any, ...]) -> str:
         digest = hashlib.sha256(self._code.encode())
         digest.update(f"{draw.__module__}.{draw.__qualname__}:{self.svg}".encode())
+        digest.update(_module_source(draw.__module__))
         digest.update(pickle.dumps(args, protocol=5))
         return digest.hexdigest()
 

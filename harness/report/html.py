@@ -1,22 +1,17 @@
-"""The report page: one static HTML file, inline CSS, no script, figures by relative path.
+"""HTML pieces every section uses: the page's CSS, tables, figures, value cells, verdict boxes.
 
-Numbers are formatted by `format_value` everywhere (page, markdown, tests): a metric mean in
-a table is exactly `format_value(summary mean)`.
+Numbers are printed by `harness.report.text`; a value cell names its run by the run's position
+in the page's JSON block (`data-run`, `harness.report.page_data`), its column header the metric
+(`data-metric`).
 """
 
 from __future__ import annotations
 
-import html
-import json
-import math
-from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 
-from harness import __version__
-from harness.emergence import ALPHA, SHAPE_RULES, Estimate
-from harness.report.analysis import SeriesResult, headline_results, is_arithmetic_like, mirage_row
-from harness.report.data import X_AXES, Block, FigureFile, Run, ScoreCache, XAxis
+from harness.report.data import Run
+from harness.report.section import FigureFile
+from harness.report.text import esc, format_ci, format_value
 
 CSS = """
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1a1a1a;
@@ -39,65 +34,10 @@ td .ci, td i { display: block; color: #666; font-size: 11px; white-space: nowrap
 details summary { cursor: pointer; color: #0b5394; }
 """
 
-_TAGS = {"metric artefact": "artefact", "jump under every metric": "jump", "jump unexplained": "jump",
-         "smooth": "smooth"}
+TAGS = {"metric artefact": "artefact", "jump under every metric": "jump", "jump unexplained": "jump",
+        "smooth": "smooth"}
 
-
-def format_value(value: float | None) -> str:
-    """'0.233', '-8.360', '1,234', '5.81e-04'; '–' for a missing value."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    value = float(value)
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    size = abs(value)
-    if 0 < size < 0.001:
-        return f"{value:.2e}"
-    if size >= 1000:
-        return f"{value:,.0f}"
-    return f"{value:.3f}"
-
-
-def format_ci(low: float | None, high: float | None) -> str:
-    return f"[{format_value(low)}, {format_value(high)}]"
-
-
-def format_count(value: int | float | None) -> str:
-    """Parameter counts and steps: '12,768'."""
-    return "–" if value is None else f"{int(value):,}"
-
-
-def esc(text: object) -> str:
-    return html.escape(str(text), quote=True)
-
-
-def _wrap(name: str) -> str:
-    """A metric name that may break after its underscores in a narrow column header."""
-    return esc(name).replace("_", "_<wbr>")
-
-
-def anchor(text: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in text)
-
-
-@dataclass(frozen=True)
-class Page:
-    """What the page shows; `results` per block slug, in page order."""
-
-    title: str
-    results_label: str
-    x_axis: XAxis
-    runs: tuple[Run, ...]
-    blocks: tuple[Block, ...]
-    results: dict[str, tuple[SeriesResult, ...]]
-    figures: tuple[FigureFile, ...]
-    latest_scored: str  # the newest summary's scoring time (not now: the page is reproducible)
-    n_boot: int
-    seed: int
-    sections: tuple[tuple[str, str, str], ...] = ()  # (anchor, title, HTML) of the axis sections
-    top: str = ""  # HTML of the answer first: headline panels and the verdict matrix
-    nav: str = ""  # HTML of the collapsible contents
-    css: str = ""  # the top's extra CSS
+RunIds = Mapping[Run, int]  # a run's position in the page's JSON block
 
 
 def figure_html(figure: FigureFile) -> str:
@@ -109,220 +49,46 @@ def figure_html(figure: FigureFile) -> str:
             f'(<a href="{esc(figure.svg)}">SVG</a>)</figcaption></figure>')
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]], name_cols: int = 1,
-           row_attrs: Sequence[str] | None = None) -> str:
-    """Cells are HTML already; the first `name_cols` columns are left-aligned names; `row_attrs`
-    (one attribute string per row) go on the rows' <tr>."""
-    head = "".join(h if h.startswith("<th") else f'<th class="name">{h}</th>' if i < name_cols
-                   else f"<th>{h}</th>" for i, h in enumerate(header))
+def figures_html(figures: Sequence[FigureFile]) -> str:
+    return "".join(figure_html(figure) for figure in figures)
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]], name_cols: int = 1,
+          row_attrs: Sequence[str] | None = None) -> str:
+    """Cells are HTML already; the first `name_cols` (1 or 2) columns are left-aligned names (by the
+    CSS, not a class on every cell); `row_attrs` (one attribute string per row) go on the rows' <tr>."""
+    head = "".join(h if h.startswith("<th") else f"<th>{h}</th>" for h in header)
     attrs = row_attrs if row_attrs is not None else [""] * len(rows)
     body = "".join(f"<tr{' ' + attr if attr else ''}>" + "".join(
-        cell if cell.startswith("<td") else
-        (f'<td class="name">{cell}</td>' if i < name_cols else f"<td>{cell}</td>")
-        for i, cell in enumerate(row)) + "</tr>" for row, attr in zip(rows, attrs))
-    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+        cell if cell.startswith("<td") else f"<td>{cell}</td>" for cell in row) + "</tr>"
+        for row, attr in zip(rows, attrs))
+    names = ' class="n2"' if name_cols == 2 else ""
+    return (f'<div class="scroll"><table{names}><thead><tr>{head}</tr></thead><tbody>{body}</tbody>'
+            "</table></div>")
 
 
-def _values_table(block: Block, x_axis: XAxis) -> str:
-    metrics = block.metrics()
-    # the run is named once on its row and the metric once on its column: tables of every run
-    # and metric were most of the page's bytes
-    header = ["model", "family", X_AXES[x_axis], "n"] + [f'<th data-metric="{esc(m)}">{_wrap(m)}</th>'
-                                                         for m in metrics]
-    rows = []
-    for run in block.runs:
-        cells = [esc(run.label), esc(run.group), format_count(run.params(x_axis)), str(run.n)]
-        for metric in metrics:
-            entry = run.metrics.get(metric)
-            if entry is None or entry.get("mean") is None:
-                cells.append("<td>–</td>")
-                continue
-            ci = format_ci(entry.get("ci_low"), entry.get("ci_high"))
-            cells.append(f"<td>{format_value(entry['mean'])}<i>{ci}</i></td>")
-        rows.append(cells)
-    table = _table(header, rows, name_cols=2, row_attrs=[f'data-run="{esc(r.rel_dir)}"' for r in block.runs])
-    summary = f"Metric values, mean [95% CI], {len(block.runs)} model(s)"
-    return f"<details{' open' if len(block.runs) <= 40 else ''}><summary>{summary}</summary>{table}</details>"
+def metric_header(metric: str, label: str) -> str:
+    """A column header that names the metric of the value cells below it."""
+    return f'<th data-metric="{esc(metric)}">{label}</th>'
 
 
-def _estimate(estimate: Estimate, decimals: int | None = None) -> str:
-    return esc(estimate.format(decimals))
+def value_cell(run: Run | None, metric: str, run_ids: RunIds) -> str:
+    """A summary value with its CI, tagged with its run ('–' where there is none); its column's
+    header names the metric (`metric_header`)."""
+    if run is None:
+        return "<td>–</td>"
+    entry = run.metrics.get(metric) or {}
+    tag = f'data-run="{run_ids[run]}"'
+    if entry.get("mean") is None:
+        return f"<td {tag}>–</td>"
+    ci = format_ci(entry.get("ci_low"), entry.get("ci_high"))
+    return f'<td {tag}>{format_value(entry["mean"])}<i>{ci}</i></td>'
 
 
-def _emergence_table(result: SeriesResult) -> str:
-    header = ["metric", "family", "first → last", "B [95% CI]", "R² [95% CI]", "Kendall τ [95% CI]", "shape",
-              "largest step"]
-    rows = []
-    for name, analysis in result.analyses.items():
-        shape = result.shapes[name]
-        values = analysis.point_values
-        rows.append([esc(name), esc(analysis.family),
-                     f"{format_value(values[0])} → {format_value(values[-1])}", _estimate(analysis.b),
-                     _estimate(analysis.linearity, 2), _estimate(analysis.tau, 2), esc(shape.shape),
-                     esc(analysis.breakthrough.description)])
-    return _table(header, rows, name_cols=2)
+def sentences_html(sentences: Sequence[str]) -> str:
+    return "".join(f"<p>{esc(s)}</p>" for s in sentences)
 
 
-def _verdict(result: SeriesResult) -> str:
-    if result.verdict is None:
-        return ""
-    tag = _TAGS.get(result.verdict.conclusion, "")
-    return (f'<p class="verdict"><span class="tag {tag}">{esc(result.verdict.conclusion)}</span>'
-            f"{esc(result.verdict.sentence)}</p>")
-
-
-def _series_section(result: SeriesResult, full: bool = True) -> str:
-    """A series' verdict, notes and (when `full`) its table of every metric's statistics."""
-    series = result.series
-    parts = [f"<h4>{esc(series.title)}</h4>"]
-    if len(series.runs) < 2:
-        parts.append(f'<p class="muted">One point ({esc(series.runs[0].label)}): values in the table '
-                     "above; no curve, no verdict.</p>")
-        return "".join(parts)
-    parts.append(_verdict(result))
-    parts.extend(f'<p class="note">{esc(note)}</p>' for note in result.notes)
-    if result.analyses and not full:
-        parts.append('<p class="muted">Every metric of this series: the explorer above (x axis: '
-                     "training step) and the values table.</p>")
-    elif result.analyses:
-        examples = (f"paired bootstrap over the {result.n_examples} examples every model answered"
-                    if result.n_examples else "no per-example records: no CIs")
-        order = ("points: " + ", ".join(esc(label) for label in series.labels))
-        parts.append(f'<p class="muted">{order}; {examples}.</p>')
-        parts.append(_emergence_table(result))
-    if result.mirage is not None:
-        parts.append(f"<p>Mirage check: {esc(result.mirage.description)}.</p>")
-    return "".join(parts)
-
-
-def _mirage_table(block: Block, cache: ScoreCache, x_axis: XAxis) -> str:
-    header = ["model", X_AXES[x_axis], "observed exact_str_match", "mean p_tok", "mean L (tokens)",
-              "predicted p_tok<sup>L</sup>", "mean of per-example p<sup>L</sup>", "observed − predicted"]
-    rows = []
-    for run in block.runs:
-        row = mirage_row(cache, run)
-        rows.append([esc(run.label), format_count(run.params(x_axis)), format_value(row.observed),
-                     format_value(row.p_tok), format_value(row.n_tokens), format_value(row.predicted),
-                     format_value(row.predicted_per_example), format_value(row.observed - row.predicted)])
-    return ("<h3>Mirage check (Schaeffer et al. 2023)</h3><p>If each of L answer tokens is right with "
-            "probability p_tok, exact match is about p_tok<sup>L</sup>: a smooth rise of p_tok then looks "
-            "like a jump.</p>" + _table(header, rows))
-
-
-def _block_section(page: Page, block: Block, cache: ScoreCache) -> str:
-    parts = [f'<h2 id="{anchor(block.slug)}">{esc(block.task)} <span class="muted">({esc(block.setting)})'
-             "</span></h2>"]
-    parts.extend(figure_html(f) for f in page.figures if f.block_slug == block.slug)
-    parts.append(_values_table(block, page.x_axis))
-    parts.append("<h3>Emergence</h3>")
-    # statistics tables for the size series and each group's largest model over steps (the
-    # smaller models' step series keep their verdict sentence: the page stays readable and light)
-    shown = {id(result) for result in headline_results(block, page.results[block.slug])}
-    parts.extend(_series_section(result, id(result) in shown) for result in page.results[block.slug])
-    if is_arithmetic_like(block):
-        parts.append(_mirage_table(block, cache, page.x_axis))
-    return "\n".join(parts)
-
-
-def _provenance(runs: Sequence[Run]) -> str:
-    models: dict[tuple, list[Run]] = {}
-    for run in runs:
-        models.setdefault((run.model, run.revision, run.dtype, run.boundary), []).append(run)
-    header = ["model", "revision", "family", "step", "tokens seen", "total parameters",
-              "non-embedding parameters", "dtype", "boundary", "shots", "runs", "wall time (s)"]
-    rows = []
-    for (model, revision, dtype, boundary), model_runs in models.items():
-        first = model_runs[0]
-        wall = sum(float(r.summary.get("provenance", {}).get("wall_s") or 0) for r in model_runs)
-        shots = ", ".join(str(s) for s in sorted({r.shots for r in model_runs}))
-        rows.append([esc(model), esc(revision), esc(first.family or "–"), format_count(first.step),
-                     format_count(first.tokens_seen), format_count(first.total_params),
-                     format_count(first.non_embedding_params), esc(dtype), esc(boundary), shots,
-                     str(len(model_runs)), f"{wall:.1f}"])
-    parts = ["<h3>Models</h3>", _table(header, rows, name_cols=2)]
-    commits = Counter()
-    versions = Counter()
-    commands = Counter()
-    for run in runs:
-        provenance = run.summary.get("provenance", {})
-        git = provenance.get("git", {})
-        commits[f"{git.get('commit')}{' (dirty)' if git.get('dirty') else ''}"] += 1
-        versions[json.dumps(provenance.get("versions", {}), sort_keys=True)] += 1
-        commands[provenance.get("command", "–")] += 1
-    parts.append("<h3>Harness commits</h3>" + _table(["commit", "runs"], [
-        [f"<code>{esc(c)}</code>", str(n)] for c, n in commits.most_common()]))
-    parts.append("<h3>Library versions</h3>" + _table(["versions", "runs"], [
-        [esc(", ".join(f"{name} {version}" for name, version in json.loads(text).items())), str(n)]
-        for text, n in versions.most_common()]))
-    parts.append("<h3>Commands</h3>" + _table(["command", "runs"], [
-        [f"<code>{esc(c)}</code>", str(n)] for c, n in commands.most_common()]))
-    run_rows = []
-    for run in runs:
-        provenance, settings = run.summary.get("provenance", {}), run.summary.get("settings", {})
-        git = provenance.get("git", {})
-        run_rows.append([esc(run.rel_dir), esc(run.task), str(run.shots), str(run.n),
-                         esc(settings.get("limit")), esc(settings.get("device", "–")),
-                         esc(provenance.get("wall_s", "–")), esc(str(git.get("commit", ""))[:10]),
-                         esc(provenance.get("scored", "–"))])
-    parts.append(f"<details><summary>Every run ({len(runs)})</summary>" + _table(
-        ["run folder", "task", "shots", "n", "limit", "device", "wall (s)", "commit", "scored"], run_rows)
-        + "</details>")
-    return "\n".join(parts)
-
-
-def _shape_rules() -> str:
-    return "".join(f"<li><i>{esc(rule.shape)}</i>: {esc(rule.text)}</li>" for rule in SHAPE_RULES)
-
-
-def _method(page: Page) -> str:
-    return (
-        "<h2 id=\"method\">How to read this</h2><ul>"
-        "<li><b>B</b> (breakthroughness, BIG-bench appendix): overall change divided by the root median "
-        "squared step between successive models; a straight line over n points has B = n − 1. "
-        "<code>inf</code>: the curve sits still, then jumps (most successive steps are exactly 0).</li>"
-        "<li><b>R²</b>: straight-line fit of the value against log10(parameters), or log10(step + 1) for "
-        "training steps. <b>τ</b>: Kendall's tau-b between scale order and value (1: always improving).</li>"
-        f"<li>Intervals: {1 - ALPHA:.0%} percentile bootstrap over examples, {page.n_boot} resamples (seed "
-        f"{page.seed}), <i>paired</i>: one resample of the examples for every model and metric. "
-        "Lower-is-better metrics are negated before B and τ, so improvement is positive.</li>"
-        "<li>Shapes (harness.emergence.SHAPE_RULES, the table the classifier applies; the first rule "
-        f"that holds names the shape): <ol>{_shape_rules()}</ol>"
-        "The verdict weighs the metrics drawn in the figures; diagnostics and mirage quantities are listed "
-        "for reference.</li>"
-        "<li>Series: a family's sizes at their final checkpoint (against parameters), and each size over "
-        "its training checkpoints. Models without a family form the group <i>other</i>. Figures: metrics "
-        "bounded in [0, 1] keep the full range; dashed grey lines are chance levels.</li></ul>")
-
-
-def render_page(page: Page, cache: ScoreCache) -> str:
-    n_models = len({(r.model, r.revision, r.dtype, r.boundary) for r in page.runs})
-    sections = []
-    shown_overviews = set()
-    for block in page.blocks:
-        key = f"{block.top_task}-shots{block.shots}" + ("" if block.demo_labels == "true" else
-                                                       f"-{block.demo_labels}")
-        overviews = [f for f in page.figures if f.overview_of == key]
-        if overviews and key not in shown_overviews:
-            shown_overviews.add(key)
-            sections.append(f'<h2 id="{anchor("overview-" + key)}">{esc(block.top_task)}: overview '
-                            f'<span class="muted">({esc(block.setting)})</span></h2>'
-                            + "".join(figure_html(f) for f in overviews))
-        sections.append(_block_section(page, block, cache))
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{esc(page.title)}</title><style>{CSS}{page.css}</style></head><body>
-<h1>{esc(page.title)}</h1>
-<p class="muted">Results <code>{esc(page.results_label)}</code>: {len(page.runs)} runs, {n_models} model
-checkpoint(s), {len(page.blocks)} task setting(s); x axis: {esc(X_AXES[page.x_axis])}.
-Latest run scored {esc(page.latest_scored)}; page by harness {esc(__version__)}
-(<code>harness report</code>).</p>
-{page.nav}
-{page.top}
-{"".join(sections)}
-{"".join(section for _, _, section in page.sections)}
-<h2 id="provenance">Provenance</h2>
-{_provenance(page.runs)}
-{_method(page)}
-</body></html>
-"""
+def verdict_box(conclusion: str, sentence: str) -> str:
+    return (f'<p class="verdict"><span class="tag {TAGS.get(conclusion, "")}">{esc(conclusion)}</span>'
+            f"{esc(sentence)}</p>")

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.report.section import PageSection
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ SECTION_TASKS = ("arithmetic/2_digit_addition",)
 
 
 def scale_section(results_dir: Path, report_dir: Path, x: Sequence[str] | None = None,
-                  tasks: Sequence[str] = SECTION_TASKS) -> tuple[str, str, str] | None:
+                  tasks: Sequence[str] = SECTION_TASKS) -> PageSection | None:
     """The report's "Scale three ways" section (anchor, title, HTML): for each family with
     step checkpoints on `tasks`, one figure per metric against each available axis. None
     without an index or without such a family."""
@@ -164,9 +165,9 @@ def scale_section(results_dir: Path, report_dir: Path, x: Sequence[str] | None =
              "non-embedding parameters, D tokens seen; absent where D is unknown) and held-out "
              "loss (bits per byte of the same weights on the family's own held-out corpus, else "
              "the reference text; absent without a loss run).</p>")
-    return ("scale-axes", "Scale three ways: parameters, compute, held-out loss",
-            f'<h2 id="scale-axes">Scale three ways: parameters, compute, held-out loss</h2>'
-            f"{intro}{''.join(parts)}")
+    title = "Scale three ways: parameters, compute, held-out loss"
+    return PageSection("scale-axes", title,
+                       f'<h2 id="scale-axes">{title}</h2>{intro}{"".join(parts)}')
 
 
 def main(argv: Sequence[str] | None = None) -> None:
