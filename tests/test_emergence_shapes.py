@@ -92,12 +92,14 @@ def test_a_wiggle_at_the_end_is_no_bend():
 def test_inverse_scaling_is_a_decline_and_the_task_says_so():
     logprob = analyze_series(SIZES, _around([-18.0, -20.0, -25.0, -33.0, -41.0]), n_boot=200,
                              metric="target_logprob", family="log-likelihood")
-    flat = analyze_series(SIZES, np.zeros((5, 50)), n_boot=200, metric="exact_str_match", family="exact match")
+    flat = analyze_series(SIZES, np.zeros((5, 50)), n_boot=200, metric="exact_str_match",
+                          family="exact match")
     shape = classify(logprob)
     assert (shape.shape, shape.trend) == ("smooth decline", "declining")
     result = verdict("arithmetic/4_digit_addition", {"exact_str_match": flat, "target_logprob": logprob})
     assert result.conclusion == "inverse scaling"
-    assert "performance falls with scale under log-likelihood (inverse scaling)" in result.sentence
+    assert ("performance falls with scale under log-likelihood (target_logprob -18 at point 0 to -41 at "
+            "point 4: inverse scaling)") in result.sentence
 
 
 def test_rising_without_monotony():
@@ -188,7 +190,8 @@ def test_a_jump_counts_only_beyond_the_seed_spread():
     assert inside.seed_spread == pytest.approx(0.43)  # max(.3 - .02, .75 - .32)
     assert classify(inside).shape != "jump"
     # three seeds within .04 of each other: the step clears the spread
-    narrow = np.array([[0.0, 0.0, 0.02, 0.32, 0.34], [0.0, 0.01, 0.03, 0.30, 0.35], [0.0, 0.0, 0.0, 0.34, 0.33]])
+    narrow = np.array([[0.0, 0.0, 0.02, 0.32, 0.34], [0.0, 0.01, 0.03, 0.30, 0.35],
+                       [0.0, 0.0, 0.0, 0.34, 0.33]])
     beyond = classify(with_seed_band(analysis, narrow))
     assert beyond.shape == "jump"
     assert "vs seed spread 0.04 (3 seeds)" in beyond.phrase
@@ -210,8 +213,9 @@ def test_mirage_explains_the_whole_rise_by_hand():
     assert result.fraction.estimate == pytest.approx(1.0)
     assert result.fraction.ci_low < 1.0 < result.fraction.ci_high  # resampled observed rise moves
     # half the observed rise: p_tok^L explains half
-    half = mirage_explained([1e4, 1e5], _binary([0.25, 0.81], 100), np.array([[0.5] * 100, [math.sqrt(0.53)] * 100]),
-                            lengths, n_boot=0)
+    # sqrt(.53)^2 = .53: a predicted rise of .28, half of .56
+    p_half = np.array([[0.5] * 100, [math.sqrt(0.53)] * 100])
+    half = mirage_explained([1e4, 1e5], _binary([0.25, 0.81], 100), p_half, lengths, n_boot=0)
     assert half.fraction.estimate == pytest.approx(0.5)
     flat = mirage_explained([1e4, 1e5], np.zeros((2, 10)), p_tok[:, :10], lengths[:, :10], n_boot=0)
     assert math.isnan(flat.fraction.estimate) and "does not rise" in flat.description
@@ -222,3 +226,34 @@ def test_every_rule_has_a_trend_and_a_text():
     assert {rule.trend for rule in SHAPE_RULES} == trends
     assert all(rule.text for rule in SHAPE_RULES) and all(rule.text for rule in CONCLUSION_RULES)
     assert SHAPE_RULES[-1].shape == "unclear" and CONCLUSION_RULES[-1].conclusion == "unclear"
+
+
+def test_a_jump_that_stays_up_after_a_dip_is_a_jump():
+    # a scratchpad's log-prob -6, -5.5, -27, 0, 0: it dips, then ends far above its start;
+    # J = 27 / 27 = 1 and tau = .6: the jump rule comes before the bends
+    analysis = analyze_series(SIZES, _around([-6.0, -5.5, -27.0, 0.0, 0.0]), n_boot=200)
+    assert analysis.valley is not None and analysis.valley.holds
+    assert classify(analysis).shape == "jump"
+
+
+def test_the_mirage_fit_makes_an_artefact_only_beside_a_continuous_rise():
+    from harness.emergence import Estimate, MirageExplained
+
+    explains = MirageExplained(Estimate(0.5, 0.4, 0.6), Estimate(0.45, 0.4, 0.5), Estimate(0.9, 0.7, 1.1))
+    sizes = [*SIZES, 1e9]
+    jump = analyze_series(sizes, _binary([0.0, 0.0, 0.0, 0.0, 0.02, 0.5]), n_boot=200,
+                          metric="exact_str_match", family="exact match")
+    # digit accuracy rising, not monotone (the series of test_rising_without_monotony)
+    digits = analyze_series(sizes, _binary([0.1, 0.3, 0.2, 0.4, 0.3, 0.5]), n_boot=200,
+                            metric="digit_accuracy", family="partial credit")
+    assert (classify(jump).shape, classify(digits).shape) == ("jump", "rising")
+    assert verdict("t", {"exact_str_match": jump, "digit_accuracy": digits}).conclusion == "jump unexplained"
+    with_rise = verdict("t", {"exact_str_match": jump, "digit_accuracy": digits}, explains)
+    assert with_rise.conclusion == "metric artefact"
+    assert "p_tok^L accounts for the rise" in with_rise.sentence
+    # the log-prob jumps too (p_tok itself jumps): p_tok^L following it explains nothing
+    logprob = analyze_series(sizes, _around([-9.0, -9.0, -9.0, -9.0, -8.9, -1.0]), n_boot=200,
+                             metric="target_logprob", family="log-likelihood")
+    both = verdict("t", {"exact_str_match": jump, "target_logprob": logprob}, explains)
+    assert both.conclusion == "jump under every metric"
+    assert "p_tok^L explains 0.90 [0.70, 1.10] of exact match's rise" in both.sentence

@@ -105,12 +105,6 @@ SHAPE_RULES: tuple[ShapeRule, ...] = (
     ShapeRule("flat", "flat", _is_flat,
               f"the CI of the gain from the worst to the best point reaches 0 (without a CI: best − worst "
               f"< {FLAT_TOL:g})"),
-    ShapeRule("U-shaped", "U-shaped", lambda v: v.valley,
-              "the worst point is interior, and the fall to it (from the best point before) and the rise "
-              f"after it (to the best point after) both have a lower CI bound above 0 and are each ≥ "
-              f"{BEND_SHARE:g} of best − worst (needs a CI): performance worsens, then recovers"),
-    ShapeRule("inverted-U", "inverted-U", lambda v: v.peak,
-              "the same with the best point interior: performance improves, then worsens"),
     ShapeRule("jump", "rising", _is_jump,
               f"one step holds most of the change: the jump share J (largest step / (max − min)) has its "
               f"lower CI bound ≥ {JUMP_SHARE:g}, or B's lower CI bound exceeds {JUMP_FACTOR:g}·(n − 1); "
@@ -120,6 +114,12 @@ SHAPE_RULES: tuple[ShapeRule, ...] = (
               f"the same for a worsening: the largest fall's lower CI bound ≥ {JUMP_SHARE:g}·(max − min) or "
               f"B's upper bound below −{JUMP_FACTOR:g}·(n − 1), beyond the seed spread, with "
               f"τ ≤ −{JUMP_TAU:g}"),
+    ShapeRule("U-shaped", "U-shaped", lambda v: v.valley,
+              "the worst point is interior, and the fall to it (from the best point before) and the rise "
+              f"after it (to the best point after) both have a lower CI bound above 0 and are each ≥ "
+              f"{BEND_SHARE:g} of best − worst (needs a CI): performance worsens, then recovers"),
+    ShapeRule("inverted-U", "inverted-U", lambda v: v.peak,
+              "the same with the best point interior: performance improves, then worsens"),
     ShapeRule("smooth", "rising", lambda v: v.tau_low >= SMOOTH_TAU and v.share < JUMP_SHARE,
               f"τ's lower CI bound ≥ {SMOOTH_TAU:g} and J < {JUMP_SHARE:g}"),
     ShapeRule("smooth decline", "declining", lambda v: v.tau_high <= -SMOOTH_TAU,

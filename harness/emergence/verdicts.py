@@ -20,6 +20,8 @@ from harness.errors import HarnessError
 Conclusion = Literal["metric artefact", "jump under every metric", "jump unexplained", "mixed",
                      "inverse scaling", "U-shaped", "smooth", "rising", "flat", "unclear"]
 
+CONTINUOUS_FAMILIES = ("log-likelihood", "partial credit")
+
 _PHRASES: dict[str, str] = {
     "flat": "is flat", "jump": "jumps", "drop": "drops abruptly", "smooth": "improves smoothly",
     "smooth decline": "worsens smoothly (inverse scaling)",
@@ -134,8 +136,11 @@ class Groups:
 
     @property
     def mirage_explains(self) -> bool:
+        """p_tok^L accounts for the rise, and a continuous metric rises without a jump: when p_tok
+        itself jumps, p_tok^L following it explains nothing (a scratchpad's final answer)."""
         fraction = None if self.mirage is None else self.mirage.fraction
-        return fraction is not None and fraction.has_ci and fraction.ci_low >= MIRAGE_EXPLAINS
+        continuous = any(v.family in CONTINUOUS_FAMILIES and v.shape != "jump" for v in self.rising)
+        return continuous and fraction is not None and fraction.has_ci and fraction.ci_low >= MIRAGE_EXPLAINS
 
 
 def _groups(verdicts: Sequence[MetricVerdict], mirage: MirageExplained | None) -> Groups:
@@ -150,6 +155,24 @@ def _groups(verdicts: Sequence[MetricVerdict], mirage: MirageExplained | None) -
 
 def _families(verdicts: Sequence[MetricVerdict]) -> str:
     return ", ".join(dict.fromkeys(v.family or v.metric for v in verdicts))
+
+
+def _from_to(verdicts: Sequence[MetricVerdict]) -> str:
+    """'target_logprob -18.7 at pico-16k to -41.7 at pico-942k' for each verdict's series."""
+    parts = []
+    for v in verdicts:
+        a = v.analysis
+        if a is None:
+            parts.append(v.metric)
+            continue
+        parts.append(f"{v.metric} {a.point_values[0]:.3g} at {_where(a, 0)} to {a.point_values[-1]:.3g} at "
+                     f"{_where(a, len(a.x) - 1)}")
+    return ", ".join(parts)
+
+
+def _inverse(g: Groups) -> str:
+    return (f"performance falls with scale under {_families(g.declining)} ({_from_to(g.declining)}: "
+            "inverse scaling)")
 
 
 def _artefact(g: Groups) -> str:
@@ -175,7 +198,8 @@ CONCLUSION_RULES: tuple[ConclusionRule, ...] = (
     ConclusionRule("metric artefact", lambda g: bool(g.jumps) and (bool(g.smooth) or g.mirage_explains),
                    _artefact,
                    "a metric jumps while another rises smoothly, or p_tok^L accounts for at least "
-                   f"{MIRAGE_EXPLAINS:g} of exact match's rise (lower CI bound) (Schaeffer et al. 2023)"),
+                   f"{MIRAGE_EXPLAINS:g} of exact match's rise (lower CI bound) while a log-likelihood or "
+                   "partial-credit metric rises without a jump (Schaeffer et al. 2023)"),
     ConclusionRule("jump under every metric", lambda g: bool(g.jumps) and len(g.jumps) == len(g.moving) >= 2,
                    lambda g: "every metric that moves jumps: no smooth metric explains the jump",
                    "two or more metrics move and all of them jump"),
@@ -187,7 +211,7 @@ CONCLUSION_RULES: tuple[ConclusionRule, ...] = (
                               f"{_families(g.declining)} declines"),
                    "one metric rises while another declines"),
     ConclusionRule("inverse scaling", lambda g: bool(g.declining),
-                   lambda g: f"performance falls with scale under {_families(g.declining)} (inverse scaling)",
+                   _inverse,
                    "a metric declines and none rises"),
     ConclusionRule("U-shaped", lambda g: bool(g.bends),
                    lambda g: f"{_families(g.bends)} bends: scale does not act in one direction",

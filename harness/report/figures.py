@@ -24,7 +24,9 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import Formatter, FuncFormatter, MaxNLocator
 
+from harness.emergence import SeedBand
 from harness.metrics import METRICS
+from harness.report.analysis import seed_view
 from harness.report.data import PANELS, X_AXES, Block, FigureFile, Run, Series, XAxis, detail_blocks
 
 if TYPE_CHECKING:
@@ -85,6 +87,11 @@ def _draw_series(ax, series: Series, metric: str, axis: str, x_axis: XAxis, styl
     ax.errorbar(xs, ys, yerr=[below, above], label=series.name, linestyle="-" if len(xs) > 1 else "none",
                 linewidth=1.6, markersize=5, capsize=2.5, elinewidth=1, **style)
     return True
+
+
+def draw_seed_band(ax, xs: Sequence[float], band: SeedBand, color: object) -> None:
+    """The min-max band across training seeds behind a series' line (PolyPythias' seed spread)."""
+    ax.fill_between(xs, band.low, band.high, color=color, alpha=0.2, linewidth=0, zorder=1)
 
 
 def _chance(runs: Sequence[Run], metric: str) -> float | None:
@@ -148,7 +155,11 @@ def metric_figure(block: Block, series_list: Sequence[Series], axis: str, x_axis
                 continue
             metric = names[col]
             for index, series in enumerate(series_list):
-                _draw_series(ax, series, metric, axis, x_axis, _style(index))
+                view = seed_view(block, series)  # seed variants fold into one point and a band
+                _draw_series(ax, view.series, metric, axis, x_axis, _style(index))
+                band = view.band(metric)
+                if band is not None:
+                    draw_seed_band(ax, _x_values(view.series, axis, x_axis), band, _style(index)["color"])
             chance = _chance(runs, metric)
             if chance is not None:
                 ax.axhline(chance, linestyle="--", color=CHANCE_COLOR, linewidth=1.2, label="chance",

@@ -27,7 +27,9 @@ HEADLINE_METRICS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("log-likelihood", ("target_logprob", "correct_choice_prob", "target_logprob_per_token")),
 )
 _WORDS = {"jump": "jumps", "drop": "drops", "smooth": "rises smoothly", "smooth decline": "declines smoothly",
-          "flat": "stays flat", "steady": "rises steadily", "unclear": "moves without a clear shape"}
+          "flat": "stays flat", "steady": "rises steadily", "unclear": "moves without a clear shape",
+          "U-shaped": "falls, then recovers", "inverted-U": "rises, then falls", "rising": "rises overall",
+          "declining": "declines overall"}
 
 
 @dataclass(frozen=True)

@@ -21,12 +21,15 @@ table.matrix td.name { text-align: left; }
 .shape-smooth { background: #009E73; color: #fff; } .shape-smooth-decline { background: #56B4E9; }
 .shape-steady { background: #b7e4d2; } .shape-flat { background: #eeeeee; color: #555; }
 .shape-unclear { background: #fff; color: #777; }
+.shape-U-shaped, .shape-inverted-U { background: #F0E442; } .shape-rising { background: #dcefe6; }
+.shape-declining { background: #cfe6f5; }
 .legend span { display: inline-block; padding: 0 6px; margin-right: 4px; border-radius: 3px;
                font-size: 12px; }
 nav details { margin: 2px 0; } nav ul { margin: 2px 0 2px 0; padding-left: 22px; }
 """
 
-SHAPE_ORDER = ("jump", "smooth", "steady", "flat", "unclear", "drop", "smooth decline")
+SHAPE_ORDER = ("jump", "smooth", "steady", "rising", "flat", "unclear", "U-shaped", "inverted-U", "declining",
+               "drop", "smooth decline")
 
 
 def shape_class(shape: str) -> str:
@@ -51,8 +54,7 @@ def render_headlines(items: Sequence[Headline], figures: Sequence[FigureFile]) -
 
 
 def _tooltip(cell: MetricVerdict) -> str:
-    return (f"{cell.metric}: {cell.shape}; B = {cell.b.format()}; J = {cell.share.format(2)}; "
-            f"tau = {cell.tau.format(2)}; best - worst = {cell.gain.format(3)}")
+    return f"{cell.shape}: {cell.phrase}; best - worst = {cell.gain.format(3)}"
 
 
 def _row_label(block: Block, row: MatrixRow) -> str:
@@ -81,7 +83,8 @@ def render_matrix(rows: Sequence[MatrixRow]) -> str:
                          f"{esc(cell.shape)}</a></td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     legend = "".join(f'<span class="{shape_class(s)}">{esc(s)}</span>' for s in SHAPE_ORDER)
-    return (f'<p class="legend">Shape of each metric\'s curve (hover a cell for B, J, τ and their CIs; '
+    return (f'<p class="legend">Shape of each metric\'s curve (hover a cell for its evidence: B, J, τ, '
+            "bends, the hold-out fit, with CIs; "
             f"click for the details): {legend}</p>"
             f'<div class="scroll"><table class="matrix"><thead><tr>{head}</tr></thead>'
             f'<tbody>{"".join(body)}</tbody></table></div>')

@@ -22,7 +22,9 @@ def _cell(text: str) -> str:
 
 
 _SHAPE_WORDS = {"jump": "jumps", "drop": "drops", "smooth": "smooth", "smooth decline": "declines smoothly",
-                "steady": "steady (jump or smooth unresolved)", "unclear": "unclear", "flat": "flat"}
+                "steady": "steady (jump or smooth unresolved)", "rising": "rises overall",
+                "U-shaped": "U-shaped", "inverted-U": "inverted U", "declining": "declines overall",
+                "unclear": "unclear", "flat": "flat"}
 
 
 def compact_verdict(result: SeriesResult) -> str:
