@@ -167,9 +167,9 @@ def analyze_series(x: np.ndarray | Sequence[float], scores: np.ndarray, higher_i
     if labels is not None and len(labels) != x_sorted.size:
         raise HarnessError(f"{len(labels)} labels for {x_sorted.size} points")
     sorted_labels = tuple(str(labels[i]) for i in order) if labels is not None else None
-    reps = None if replicates is None or np.size(replicates) == 0 else np.asarray(replicates)[:, order]
-    if reps is not None and reps.shape[1] != x_sorted.size:
+    if replicates is not None and np.size(replicates) and np.shape(replicates)[1:] != (x_sorted.size,):
         raise HarnessError(f"replicates must be (n_boot, {x_sorted.size}), got {np.shape(replicates)}")
+    reps = None if replicates is None or np.size(replicates) == 0 else np.asarray(replicates)[:, order]
     series = _Resampled(x_sorted, points[order], reps, orient(points[order], higher_is_better),
                         None if reps is None else orient(reps, higher_is_better))
     worst, best, rise_from, fall_from = _steps(series.oriented)

@@ -154,15 +154,17 @@ def _estimate(estimate: Estimate, decimals: int | None = None) -> str:
 
 def _emergence_table(result: SeriesResult) -> str:
     header = ["metric", "family", "first → last", "B [95% CI]", "R² [95% CI]", "Kendall τ [95% CI]", "shape",
-              "largest step"]
+              "largest step", "last point − fit to the others [95% CI]"]
     rows = []
     for name, analysis in result.analyses.items():
         shape = result.shapes[name]
         values = analysis.point_values
+        fit = analysis.extrapolation
         rows.append([esc(name), esc(analysis.family),
                      f"{format_value(values[0])} → {format_value(values[-1])}", _estimate(analysis.b),
                      _estimate(analysis.linearity, 2), _estimate(analysis.tau, 2), esc(shape.shape),
-                     esc(analysis.breakthrough.description)])
+                     esc(analysis.breakthrough.description),
+                     "–" if fit is None else f"{_estimate(fit.error)} <i>({esc(fit.fit)})</i>"])
     return _table(header, rows, name_cols=2)
 
 
@@ -194,7 +196,9 @@ def _series_section(result: SeriesResult, full: bool = True) -> str:
         parts.append(f'<p class="muted">{order}; {examples}.</p>')
         parts.append(_emergence_table(result))
     if result.mirage is not None:
-        parts.append(f"<p>Mirage check: {esc(result.mirage.description)}.</p>")
+        explained = result.verdict.mirage if result.verdict is not None else None
+        share = f"; {explained.description}" if explained is not None else ""
+        parts.append(f"<p>Mirage check: {esc(result.mirage.description)}{esc(share)}.</p>")
     return "".join(parts)
 
 

@@ -1,4 +1,4 @@
-"""Seed variants of a family in a report: one point per size, the spread across seeds as a band."""
+"""Verdicts in the report: seed variants folded into one point and a band; every shape has its words."""
 
 from __future__ import annotations
 
@@ -45,3 +45,14 @@ def test_a_family_without_seeds_has_no_band():
     view = seed_view(block, block.size_series[0])
     assert view.members == () and view.band("exact_str_match") is None
     assert view.series.runs == block.size_series[0].runs
+
+
+def test_every_shape_has_words_wherever_the_report_names_shapes():
+    from harness.emergence import SHAPE_RULES
+    from harness.report import axes, headline, headline_html, markdown
+
+    shapes = {rule.shape for rule in SHAPE_RULES}
+    assert shapes <= set(axes._GAIN_WORDS)
+    assert shapes <= set(headline._WORDS)
+    assert shapes <= set(markdown._SHAPE_WORDS)  # a shape missing here would drop out of summary.md
+    assert shapes <= set(headline_html.SHAPE_ORDER)
