@@ -189,6 +189,7 @@ def test_a_jump_counts_only_beyond_the_seed_spread():
     inside = with_seed_band(analysis, wide)
     assert inside.seed_spread == pytest.approx(0.43)  # max(.3 - .02, .75 - .32)
     assert classify(inside).shape != "jump"
+    assert "vs seed spread 0.43 (3 seeds)" in classify(inside).phrase  # the evidence says why
     # three seeds within .04 of each other: the step clears the spread
     narrow = np.array([[0.0, 0.0, 0.02, 0.32, 0.34], [0.0, 0.01, 0.03, 0.30, 0.35],
                        [0.0, 0.0, 0.0, 0.34, 0.33]])
@@ -257,3 +258,14 @@ def test_the_mirage_fit_makes_an_artefact_only_beside_a_continuous_rise():
     both = verdict("t", {"exact_str_match": jump, "target_logprob": logprob}, explains)
     assert both.conclusion == "jump under every metric"
     assert "p_tok^L explains 0.90 [0.70, 1.10] of exact match's rise" in both.sentence
+
+
+def test_a_bend_is_the_conclusion_only_when_nothing_rises():
+    peak = analyze_series(SIZES[:4], _binary([0.1, 0.5, 0.8, 0.3]), n_boot=200, metric="exact_str_match",
+                          family="exact match")
+    line = analyze_series(SIZES[:4], _around([-4.0, -3.0, -2.0, -1.0]), n_boot=200, metric="target_logprob",
+                          family="log-likelihood")
+    flat = analyze_series(SIZES[:4], np.zeros((4, 50)), n_boot=200, metric="digit_accuracy")
+    alone = verdict("t", {"exact_str_match": peak, "digit_accuracy": flat})
+    assert alone.conclusion == "U-shaped" and "exact match bends" in alone.sentence
+    assert verdict("t", {"exact_str_match": peak, "target_logprob": line}).conclusion == "smooth"

@@ -77,8 +77,8 @@ class MetricVerdict:
         """Seed spread (where there are seeds) and the hold-out extrapolation, in words."""
         parts = []
         analysis = self.analysis
-        if analysis is not None and analysis.seed_band is not None and self.shape in ("jump", "drop"):
-            step = analysis.step_gain if self.shape == "jump" else analysis.fall_gain
+        if analysis is not None and analysis.seed_band is not None and self.shape != "flat":
+            step = analysis.fall_gain if self.trend == "declining" else analysis.step_gain
             parts.append(f"step {step.format(3)} vs seed spread {analysis.seed_spread:.3g} "
                          f"({analysis.seed_band.n_seeds} seeds)")
         if analysis is not None and analysis.extrapolation is not None and self.shape != "flat":
@@ -213,7 +213,7 @@ CONCLUSION_RULES: tuple[ConclusionRule, ...] = (
     ConclusionRule("inverse scaling", lambda g: bool(g.declining),
                    _inverse,
                    "a metric declines and none rises"),
-    ConclusionRule("U-shaped", lambda g: bool(g.bends),
+    ConclusionRule("U-shaped", lambda g: bool(g.bends) and not g.rising,
                    lambda g: f"{_families(g.bends)} bends: scale does not act in one direction",
                    "a metric is U-shaped or an inverted U, none rises or declines throughout"),
     ConclusionRule("smooth", lambda g: bool(g.smooth), lambda g: "no metric jumps: improvement is smooth",
