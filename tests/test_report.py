@@ -386,7 +386,7 @@ def test_answer_first_headline_and_matrix(report: Path):
     assert "target_logprob rises smoothly" in top and "metric artefact" in top
     # matrix: one row per subtask's size series, cells coloured by shape, numbers in the tooltip
     assert top.count('class="shape-jump"') >= 2 and top.count('class="shape-smooth"') >= 2
-    assert 'title="exact_str_match: jump; B = ' in top
+    assert 'title="jump: exact_str_match jumps (flat, then a jump of 1' in top  # the cell's evidence
     assert "<nav><details><summary>Contents</summary>" in text  # collapsed contents, not a long list
 
 

@@ -96,8 +96,10 @@ def seed_view(block: Block, series: Series) -> SeededSeries:
     for run in series.runs:
         points.setdefault((split_seed(run.model)[0], run.step), []).append(run)
     chosen = [min(runs, key=lambda r: split_seed(r.model)[1] or -1) for runs in points.values()]
-    folded = Series(series.kind, series.group, series.name, series.title, tuple(chosen),
-                    tuple(series.x[series.runs.index(run)] for run in chosen))
+    # no seeds: the same object (callers match a result to its series by identity)
+    folded = series if len(chosen) == len(series.runs) else Series(
+        series.kind, series.group, series.name, series.title, tuple(chosen),
+        tuple(series.x[series.runs.index(run)] for run in chosen))
     members = tuple(tuple(r for r in block.runs if r.group == run.group and r.step == run.step
                           and split_seed(r.model)[0] == split_seed(run.model)[0]) for run in chosen)
     counts = {len(point) for point in members}
