@@ -280,7 +280,7 @@ def test_verdict_says_the_jump_comes_from_the_metric():
     assert f"B = {analyses['target_logprob'].b.format()}" in sentence
     # exact match: 0, 0, 0, 0, ~.6, ~.9: three still steps, then two rising ones
     assert "(flat up to point 3, then a jump of 0." in sentence and "between points 3 and 4" in sentence
-    assert ("the jump comes from the metric (emergent under exact match, smooth under log-likelihood)."
+    assert ("the jump comes from the metric (emergent under exact match, smooth under log-likelihood)"
             in sentence)
     assert analyses["target_logprob"].b.ci_high < JUMP_FACTOR * 5  # a line of 6 points has B = 5
     assert analyses["target_logprob"].linearity.estimate > 0.99

@@ -61,7 +61,7 @@ def test_git_state_of_this_checkout_and_its_label():
 def test_emergence_resamples_exactly_as_stats_does():
     """Paired resamples for curves and the per-metric CI come from one generator of indices."""
     n, n_boot, seed = 37, 25, 5
-    counts = np.concatenate(list(emergence._count_chunks(n, n_boot, seed)))
+    counts = np.concatenate(list(emergence.bootstrap._count_chunks(n, n_boot, seed)))
     indices = np.concatenate(list(stats.resample_indices(n, n_boot, seed)))
     assert counts.shape == (n_boot, n)
     assert (counts == stats.resample_counts(indices, n)).all()

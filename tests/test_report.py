@@ -232,7 +232,7 @@ def test_verdict_with_b_numbers(report: Path):
     expected_j = analyses["target_logprob"].share.format(2)
     assert f"{task} (0-shot; tiny sizes at step100): exact_str_match jumps (flat, then a jump of 1" in text
     assert (f"target_logprob improves smoothly (J = {expected_j}, B = {expected_b}, "
-            "tau = 1.00 [1.00, 1.00])") in text
+            "tau = 1.00 [1.00, 1.00]; largest point predicted from the smaller points") in text
     assert "the jump comes from the metric" in text
     assert "metric artefact" in text
     summary = (report.parent / "summary.md").read_text(encoding="utf-8")
@@ -404,16 +404,18 @@ def test_answer_first_headline_and_matrix(report: Path):
     assert "target_logprob rises smoothly" in top and "metric artefact" in top
     # matrix: one row per subtask's size series, cells coloured by shape, numbers in the tooltip
     assert top.count('class="shape-jump"') >= 2 and top.count('class="shape-smooth"') >= 2
-    assert 'title="exact_str_match: jump; B = ' in top
+    assert 'title="jump: exact_str_match jumps (flat, then a jump of 1' in top  # the cell's evidence
     assert "<nav><details><summary>Contents</summary>" in text  # collapsed contents, not a long list
 
 
 def test_method_section_is_the_classifiers_rule_table(report: Path):
     import html as html_lib
 
-    from harness.emergence import SHAPE_RULES
+    from harness.emergence import CONCLUSION_RULES, SHAPE_RULES
 
     text = report.read_text(encoding="utf-8")
     method = text[text.index('id="method"'):]
     for rule in SHAPE_RULES:
         assert f"<li><i>{rule.shape}</i>: {html_lib.escape(rule.text)}</li>" in method
+    for conclusion in CONCLUSION_RULES:
+        assert f"<li><i>{conclusion.conclusion}</i>: {html_lib.escape(conclusion.text)}</li>" in method

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -25,13 +25,18 @@ from harness.calibration import aggregate_from_pieces, usable_pieces
 from harness.emergence import (
     MetricVerdict,
     MirageCheck,
+    MirageExplained,
+    SeedBand,
     SeriesAnalysis,
     TaskVerdict,
     analyze_series,
     classify,
     mirage_check,
+    mirage_explained,
     mirage_prediction,
     resampled_points,
+    seed_band,
+    split_seed,
     verdict,
 )
 from harness.errors import HarnessError
@@ -67,6 +72,39 @@ class SeriesResult:
     mirage: MirageCheck | None
     n_examples: int  # examples every model answered (0: point values only)
     notes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SeededSeries:
+    """A series with one run per point (seed variants folded), and each point's runs across seeds
+    (`members`, one tuple per point; empty when the family has no seeds at every point)."""
+
+    series: Series
+    members: tuple[tuple[Run, ...], ...]
+
+    def band(self, metric: str) -> SeedBand | None:
+        """Min-max and mean +- sd of the summaries' means across seeds, per point (None: no seeds)."""
+        if not self.members:
+            return None
+        values = np.array([[run.mean(metric) for run in point] for point in self.members]).T
+        return None if np.isnan(values).any() else seed_band(values)
+
+
+def seed_view(block: Block, series: Series) -> SeededSeries:
+    """Fold a family's seed variants (`pico-s2-56k`, see `harness.emergence.split_seed`) into one
+    point per size or step: the unseeded run (else the lowest seed) stands for the point."""
+    points: dict[tuple[str, int | None], list[Run]] = {}
+    for run in series.runs:
+        points.setdefault((split_seed(run.model)[0], run.step), []).append(run)
+    chosen = [min(runs, key=lambda r: split_seed(r.model)[1] or -1) for runs in points.values()]
+    # no seeds: the same object (callers match a result to its series by identity)
+    folded = series if len(chosen) == len(series.runs) else Series(
+        series.kind, series.group, series.name, series.title, tuple(chosen),
+        tuple(series.x[series.runs.index(run)] for run in chosen))
+    members = tuple(tuple(r for r in block.runs if r.group == run.group and r.step == run.step
+                          and split_seed(r.model)[0] == split_seed(run.model)[0]) for run in chosen)
+    counts = {len(point) for point in members}
+    return SeededSeries(folded, members if len(counts) == 1 and min(counts) >= 2 else ())
 
 
 def is_arithmetic_like(block: Block) -> bool:
@@ -126,6 +164,53 @@ def _headline(analyses: dict[str, SeriesAnalysis]) -> dict[str, SeriesAnalysis]:
     return {name: analyses[name] for name in chosen}
 
 
+@dataclass(frozen=True)
+class _Points:
+    """What every metric of one series is analysed on: the runs, x, shared examples, resampling."""
+
+    view: SeededSeries
+    x: list[float]
+    idxs: list[int]
+    n_boot: int
+    seed: int
+
+
+def _metric_analysis(points: _Points, cache: ScoreCache, name: str) -> SeriesAnalysis | None:
+    """One metric's analysis (None: not measured for every model), with its seed band if any."""
+    metric = METRICS.get(name)
+    series = points.view.series
+    if metric is None:
+        return None
+    replicates = None
+    if not points.idxs:
+        scores = np.array([run.mean(name) for run in series.runs])
+    elif metric.kind == "example":
+        scores = score_matrix(cache, series.runs, name, points.idxs)
+        if np.isnan(scores).all(axis=1).any():
+            return None
+    else:
+        scores, replicates = _aggregate_replicates(series.runs, cache, points.idxs, name, points.n_boot,
+                                                   points.seed)
+    if scores.ndim == 1 and np.isnan(scores).any():
+        return None
+    analysis = analyze_series(points.x, scores, metric.higher_is_better, points.n_boot, points.seed,
+                              metric=name, family=metric.group, labels=series.labels, replicates=replicates)
+    band = points.view.band(name)
+    if band is None:
+        return analysis
+    return replace(analysis, seed_band=band)  # a series is sorted by x, like its analysis
+
+
+def _mirage_explained(points: _Points, cache: ScoreCache) -> MirageExplained | None:
+    """How much of exact match's rise p_tok ** L explains (needs per-example scores)."""
+    if not points.idxs:
+        return None
+    runs = points.view.series.runs
+    matrices = [score_matrix(cache, runs, name, points.idxs)
+                for name in ("exact_str_match", "p_tok", "target_n_tokens")]
+    return mirage_explained(points.x, *matrices, n_boot=points.n_boot, seed=points.seed)
+
+
 def _without_step0(series: Series) -> tuple[Series, list[str]]:
     """A step series without step 0 (when two trained checkpoints remain), and the note saying so."""
     if not (series.kind == "step" and sum(x > 0 for x in series.x) >= 2 and 0 in series.x):
@@ -138,60 +223,59 @@ def _without_step0(series: Series) -> tuple[Series, list[str]]:
 
 def analyze(block: Block, series: Series, cache: ScoreCache, n_boot: int = 1000,
             seed: int = 0) -> SeriesResult:
-    """B, linearity and tau (with paired bootstrap CIs) of every metric, shapes and the verdict.
+    """Every metric's statistics (paired bootstrap CIs), shapes, the mirage fit and the verdict.
 
     Over training steps, step 0 (the random initialisation) is drawn but left out of the
     statistics: its drop to the first trained checkpoint is the start of training, not the
-    emergence of an ability, and on a log axis it would dominate every curve.
+    emergence of an ability, and on a log axis it would dominate every curve. Seed variants of a
+    family fold into one point each, their spread kept as a seed band (`seed_view`).
     """
     series, notes = _without_step0(series)
-    runs = series.runs
-    if len(runs) < 2:
+    view = seed_view(block, series)
+    series = view.series
+    if len(series.runs) < 2:
         return SeriesResult(series, {}, {}, None, None, 0, ())
     if len(set(series.x)) < len(series.x):
         note = (f"{series.title}: two models share an x value ({', '.join(series.labels)}); "
                 "no emergence statistics")
         return SeriesResult(series, {}, {}, None, None, 0, (*notes, note))
-    idxs = common_examples(cache, runs)
+    idxs = common_examples(cache, series.runs)
     if not idxs:
         notes.append(f"{series.title}: no example scored for every model (scores not kept?); "
                      "statistics from summary means, without CIs")
-    x = [value + 1 for value in series.x] if series.kind == "step" else list(series.x)
+    points = _Points(view, [v + 1 for v in series.x] if series.kind == "step" else list(series.x), idxs,
+                     n_boot, seed)
     analyses: dict[str, SeriesAnalysis] = {}
     for name in block.metrics():
-        metric = METRICS.get(name)
-        if metric is None:
-            continue
-        replicates = None
-        if not idxs:
-            scores = np.array([run.mean(name) for run in runs])
-        elif metric.kind == "example":
-            scores = score_matrix(cache, runs, name, idxs)
-            if np.isnan(scores).all(axis=1).any():
-                continue
-        else:
-            scores, replicates = _aggregate_replicates(runs, cache, idxs, name, n_boot, seed)
-        if scores.ndim == 1 and np.isnan(scores).any():
-            continue
         try:
-            analyses[name] = analyze_series(x, scores, metric.higher_is_better, n_boot, seed, metric=name,
-                                            family=metric.group, labels=series.labels,
-                                            replicates=replicates)
+            analysis = _metric_analysis(points, cache, name)
         except HarnessError as exc:  # e.g. a degenerate axis; say so instead of failing the report
             notes.append(f"{series.title}, {name}: {exc}")
-    shapes = {name: classify(analysis) for name, analysis in analyses.items()}
+            continue
+        if analysis is not None:
+            analyses[name] = analysis
+    mirage, explained = _mirage(block, points, cache, notes)
     headline = _headline(analyses)
     label = f"{block.task} ({block.setting}; {series.title})"
-    task_verdict = verdict(label, headline) if headline else None
-    mirage = None
-    if is_arithmetic_like(block):
-        rows = [mirage_row(cache, run) for run in runs]
-        try:
-            mirage = mirage_check(x, [r.observed for r in rows], [r.p_tok for r in rows],
-                                  [r.n_tokens for r in rows], labels=series.labels)
-        except HarnessError as exc:
-            notes.append(f"{series.title}, mirage check: {exc}")
+    task_verdict = verdict(label, headline, explained) if headline else None
+    shapes = {name: classify(analysis) for name, analysis in analyses.items()}
     return SeriesResult(series, analyses, shapes, task_verdict, mirage, len(idxs), tuple(notes))
+
+
+def _mirage(block: Block, points: _Points, cache: ScoreCache,
+            notes: list[str]) -> tuple[MirageCheck | None, MirageExplained | None]:
+    """The per-model mirage check and the explained share of the rise, for arithmetic-like tasks."""
+    if not is_arithmetic_like(block):
+        return None, None
+    series = points.view.series
+    rows = [mirage_row(cache, run) for run in series.runs]
+    try:
+        check = mirage_check(points.x, [r.observed for r in rows], [r.p_tok for r in rows],
+                             [r.n_tokens for r in rows], labels=series.labels)
+        return check, _mirage_explained(points, cache)
+    except HarnessError as exc:
+        notes.append(f"{series.title}, mirage check: {exc}")
+        return None, None
 
 
 def headline_results(block: Block, results: Sequence[SeriesResult]) -> list[SeriesResult]:

@@ -30,12 +30,14 @@ td .ci, td i { display: block; color: #666; font-size: 11px; white-space: nowrap
 .tag { display: inline-block; padding: 0 6px; border-radius: 3px; font-size: 12px; color: #fff;
        background: #555; margin-right: 6px; }
 .tag.artefact { background: #0072B2; } .tag.jump { background: #D55E00; } .tag.smooth { background: #009E73; }
+.tag.inverse { background: #CC79A7; }
 .note { color: #8a4b00; } .muted { color: #666; } nav li { margin: 1px 0; }
 details summary { cursor: pointer; color: #0b5394; }
 """
 
 TAGS = {"metric artefact": "artefact", "jump under every metric": "jump", "jump unexplained": "jump",
-        "smooth": "smooth"}
+        "smooth": "smooth", "inverse scaling": "inverse", "mixed": "inverse", "U-shaped": "inverse",
+        "rising": "smooth"}
 
 RunIds = Mapping[Run, int]  # a run's position in the page's JSON block
 

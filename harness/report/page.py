@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from harness import __version__
-from harness.emergence import ALPHA, SHAPE_RULES
+from harness.emergence import ALPHA, CONCLUSION_RULES, SHAPE_RULES
+from harness.emergence.extrapolation import LINEAR_FIT, LOGISTIC_FIT, PREDICT_SHARE
 from harness.metrics import METRICS
 from harness.report.data import Block, Run
 from harness.report.html import table
@@ -48,6 +49,7 @@ td i { display: block; color: #666; font-size: 11px; white-space: nowrap; font-s
 .tag { display: inline-block; padding: 0 6px; border-radius: 3px; font-size: 12px; color: #fff;
        background: #555; margin-right: 6px; }
 .tag.artefact { background: #0072B2; } .tag.jump { background: #D55E00; } .tag.smooth { background: #009E73; }
+.tag.inverse { background: #CC79A7; }
 .note { color: #8a4b00; } .muted { color: #666; } nav li { margin: 1px 0; }
 details summary { cursor: pointer; color: #0b5394; }
 nav details { margin: 2px 0; } nav ul { margin: 2px 0 2px 0; padding-left: 22px; }
@@ -123,6 +125,10 @@ def _shape_rules() -> str:
     return "".join(f"<li><i>{esc(rule.shape)}</i>: {esc(rule.text)}</li>" for rule in SHAPE_RULES)
 
 
+def _conclusion_rules() -> str:
+    return "".join(f"<li><i>{esc(rule.conclusion)}</i>: {esc(rule.text)}</li>" for rule in CONCLUSION_RULES)
+
+
 def _method(n_boot: int, seed: int) -> str:
     return (
         "<h2 id=\"method\">How to read this</h2><ul>"
@@ -138,6 +144,15 @@ def _method(n_boot: int, seed: int) -> str:
         f"that holds names the shape): <ol>{_shape_rules()}</ol>"
         "The verdict weighs the metrics drawn in the figures; diagnostics and mirage quantities are listed "
         "for reference.</li>"
+        "<li>Conclusions (harness.emergence.CONCLUSION_RULES, over a series' headline metrics; the first "
+        f"that holds): <ol>{_conclusion_rules()}</ol></li>"
+        f"<li>Predictability (Wei et al. 2022): each series is fitted on all but its last point "
+        f"({esc(LINEAR_FIT)} for log-likelihoods and unbounded metrics, {esc(LOGISTIC_FIT)} for metrics in "
+        "[0, 1]) and extrapolated to the last; the error (observed − predicted, oriented) has a paired "
+        f"bootstrap CI; the point counts as predicted when the CI reaches 0 or the error is under "
+        f"{PREDICT_SHARE:g} of the series' range. Mirage fit: the share of exact match's rise from the "
+        "smallest to the largest model that p_tok<sup>L</sup> (mean p_tok to the mean answer length) "
+        "predicts, with a paired bootstrap CI.</li>"
         "<li>Series: a family's sizes at their final checkpoint (against parameters), and each size over "
         "its training checkpoints. Models without a family form the group <i>other</i>. Figures: metrics "
         "bounded in [0, 1] keep the full range; dashed grey lines are chance levels.</li></ul>")

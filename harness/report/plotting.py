@@ -20,7 +20,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import Formatter, FuncFormatter, MaxNLocator
 
-from harness.emergence import Estimate
+from harness.emergence import Estimate, SeedBand
 from harness.metrics import METRICS
 from harness.report.data import Run, Series, summary_value
 from harness.report.text import human
@@ -73,6 +73,11 @@ def draw_series(ax, series: Series, metric: str, label: str | None = None, **sty
     """A series' summary means and CIs of `metric` against its x."""
     return draw_estimates(ax, series.x, [summary_value(run, metric) for run in series.runs],
                           series.name if label is None else label, **style)
+
+
+def draw_seed_band(ax, xs: Sequence[float], band: SeedBand, color: object) -> None:
+    """The min-max band across training seeds behind a series' line (PolyPythias' seed spread)."""
+    ax.fill_between(xs, band.low, band.high, color=color, alpha=0.2, linewidth=0, zorder=1)
 
 
 def chance_level(runs: Sequence[Run], metric: str) -> float | None:

@@ -36,7 +36,9 @@ HEADLINE_METRICS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("log-likelihood", ("target_logprob", "correct_choice_prob", "target_logprob_per_token")),
 )
 _WORDS = {"jump": "jumps", "drop": "drops", "smooth": "rises smoothly", "smooth decline": "declines smoothly",
-          "flat": "stays flat", "steady": "rises steadily", "unclear": "moves without a clear shape"}
+          "flat": "stays flat", "steady": "rises steadily", "unclear": "moves without a clear shape",
+          "U-shaped": "falls, then recovers", "inverted-U": "rises, then falls", "rising": "rises overall",
+          "declining": "declines overall"}
 
 
 @dataclass(frozen=True)
@@ -252,11 +254,14 @@ table.matrix td.name { text-align: left; white-space: normal; min-width: 140px; 
 .shape-smooth { background: #009E73; color: #fff; } .shape-smooth-decline { background: #56B4E9; }
 .shape-steady { background: #b7e4d2; } .shape-flat { background: #eeeeee; color: #555; }
 .shape-unclear { background: #fff; color: #777; }
+.shape-U-shaped, .shape-inverted-U { background: #F0E442; } .shape-rising { background: #dcefe6; }
+.shape-declining { background: #cfe6f5; }
 .legend { font-size: 12px; margin: 4px 0; }
 .legend span { display: inline-block; padding: 0 5px; margin-right: 3px; border-radius: 3px; }
 """
 
-SHAPE_ORDER = ("jump", "smooth", "steady", "flat", "unclear", "drop", "smooth decline")
+SHAPE_ORDER = ("jump", "smooth", "steady", "rising", "flat", "unclear", "U-shaped", "inverted-U", "declining",
+               "drop", "smooth decline")
 
 
 def shape_class(shape: str) -> str:
@@ -277,8 +282,7 @@ def render_headlines(items: Sequence[Headline], figures: Figures) -> str:
 
 
 def _tooltip(cell: MetricVerdict) -> str:
-    return (f"{cell.metric}: {cell.shape}; B = {cell.b.format()}; J = {cell.share.format(2)}; "
-            f"tau = {cell.tau.format(2)}; best - worst = {cell.gain.format(3)}")
+    return f"{cell.shape}: {cell.phrase}; best - worst = {cell.gain.format(3)}"
 
 
 def _row_label(block: Block, row: MatrixRow) -> str:
@@ -307,7 +311,8 @@ def render_matrix(rows: Sequence[MatrixRow]) -> str:
         body.append("<tr>" + "".join(cells) + "</tr>")
     legend = "".join(f'<span class="{shape_class(s)}">{esc(s)}</span>' for s in SHAPE_ORDER)
     return (f'<p class="legend">Each metric\'s shape over the setting\'s decisive series (hover a cell '
-            f"for B, J, τ and their CIs; click for the details): {legend}</p>"
+            "for its evidence: B, J, τ, bends, the hold-out fit, with CIs; "
+            f"click for the details): {legend}</p>"
             f'<div class="scroll"><table class="matrix"><thead><tr>{head}</tr></thead>'
             f'<tbody>{"".join(body)}</tbody></table></div>')
 

@@ -145,6 +145,9 @@ _GAIN_WORDS = {
     "smooth": "it grows gradually with size", "smooth decline": "it shrinks gradually with size",
     "steady": "it changes steadily with size, sudden or gradual unresolved",
     "flat": "it does not change with size beyond noise", "unclear": "it shows no clear trend with size",
+    "U-shaped": "it shrinks, then grows with size", "inverted-U": "it grows, then shrinks with size",
+    "rising": "it grows with size overall, not monotonically",
+    "declining": "it shrinks with size overall, not monotonically",
 }
 
 

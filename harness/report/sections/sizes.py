@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from harness.report.analysis import SeriesResult, headline_results, is_arithmetic_like, mirage_row
+from harness.report.analysis import SeriesResult, headline_results, is_arithmetic_like, mirage_row, seed_view
 from harness.report.data import PANELS, Block, Series, has_values
 from harness.report.html import figures_html, table, verdict_box
 from harness.report.page_data import printed
@@ -91,7 +91,11 @@ def metric_figure(block: Block, series_list: Sequence[Series], kind: str, axis_l
                 ax.set_visible(False)
                 continue
             for index, series in enumerate(series_list):
-                plot.draw_series(ax, series, names[col], **plot.style_of(index))
+                view = seed_view(block, series)  # seed variants fold into one point and a band
+                plot.draw_series(ax, view.series, names[col], **plot.style_of(index))
+                band = view.band(names[col])
+                if band is not None:
+                    plot.draw_seed_band(ax, view.series.x, band, plot.style_of(index)["color"])
             chance_drawn |= plot.draw_chance(ax, runs, names[col])
             plot.set_x(ax, kind, all_x)
             plot.set_y(ax, names[col])
@@ -218,14 +222,16 @@ def _values_table(block: Block, inputs: Inputs) -> str:
 
 def _emergence_table(result: SeriesResult) -> str:
     header = ["metric", "family", "first → last", "B [95% CI]", "R² [95% CI]", "Kendall τ [95% CI]", "shape",
-              "largest step"]
+              "largest step", "last point − fit to the others [95% CI]"]
     rows = []
     for name, analysis in result.analyses.items():
         values = analysis.point_values
+        fit = analysis.extrapolation
         rows.append([esc(name), esc(analysis.family),
                      f"{format_value(values[0])} → {format_value(values[-1])}",
                      esc(analysis.b.format()), esc(analysis.linearity.format(2)), esc(analysis.tau.format(2)),
-                     esc(result.shapes[name].shape), esc(analysis.breakthrough.description)])
+                     esc(result.shapes[name].shape), esc(analysis.breakthrough.description),
+                     "–" if fit is None else f"{esc(fit.error.format())} <i>({esc(fit.fit)})</i>"])
     return table(header, rows, name_cols=2)
 
 
@@ -250,7 +256,9 @@ def _series_html(result: SeriesResult, full: bool = True) -> str:
         parts.append(f'<p class="muted">{order}; {examples}.</p>')
         parts.append(_emergence_table(result))
     if result.mirage is not None:
-        parts.append(f"<p>Mirage check: {esc(result.mirage.description)}.</p>")
+        explained = result.verdict.mirage if result.verdict is not None else None
+        share = f"; {explained.description}" if explained is not None else ""
+        parts.append(f"<p>Mirage check: {esc(result.mirage.description)}{esc(share)}.</p>")
     return "".join(parts)
 
 
@@ -313,7 +321,9 @@ def render(groups: Sequence[TaskGroup], figures: Figures, inputs: Inputs) -> Pag
 
 
 _SHAPE_WORDS = {"jump": "jumps", "drop": "drops", "smooth": "smooth", "smooth decline": "declines smoothly",
-                "steady": "steady (jump or smooth unresolved)", "unclear": "unclear", "flat": "flat"}
+                "steady": "steady (jump or smooth unresolved)", "rising": "rises overall",
+                "U-shaped": "U-shaped", "inverted-U": "inverted U", "declining": "declines overall",
+                "unclear": "unclear", "flat": "flat"}
 
 
 def compact_verdict(result: SeriesResult) -> str:
