@@ -80,6 +80,11 @@ LOSS_TASK_GROUP = "loss/"
 REFERENCE_LOSS_TASK = "loss/reference"
 
 
+def is_heldout_loss(task: str) -> bool:
+    """A held-out loss task (harness.heldout): a scale axis of the model, not an ability."""
+    return task.startswith(LOSS_TASK_GROUP)
+
+
 def _weights_key(r: dict[str, Any]) -> tuple[str, str | None]:
     return (r.get("weights_fingerprint") or f"{r['model']}@{r['revision']}", r.get("dtype"))
 
@@ -91,7 +96,7 @@ def join_heldout_loss(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     losses: dict[tuple[str, str | None], dict[str, float]] = {}
     for r in rows:
         bpb = r.get("bits_per_byte.mean")
-        if r["task"].startswith(LOSS_TASK_GROUP) and bpb is not None and bpb == bpb:
+        if is_heldout_loss(r["task"]) and bpb is not None and bpb == bpb:
             losses.setdefault(_weights_key(r), {})[r["task"]] = bpb
     joined = []
     for r in rows:

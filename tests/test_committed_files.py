@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness.locations import is_machine_path
+from harness.report.page_data import inline_packed
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -57,7 +58,8 @@ def test_every_link_and_image_of_the_committed_report_exists():
     if not page.exists():
         pytest.skip("no committed report")
     # the page's own markup, not the inline scripts (Vega's code builds URLs in strings)
-    html = re.sub(r"<script[^>]*>.*?</script>", "", page.read_text(encoding="utf-8"), flags=re.S)
+    shown = inline_packed(page.read_text(encoding="utf-8"))  # packed sections inflated
+    html = re.sub(r"<script[^>]*>.*?</script>", "", shown, flags=re.S)
     targets = set(re.findall(r'(?:src|href)="([^"#]+)"', html))
     local = {t for t in targets if not re.match(r"^[a-z]+:", t)}
     missing = sorted(t for t in local if not (page.parent / t).exists())

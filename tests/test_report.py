@@ -25,7 +25,7 @@ from harness.errors import HarnessError
 from harness.metrics import score_examples
 from harness.records import ExampleRecord
 from harness.report import _link_prefix, build_report, figure_files
-from harness.report.page_data import unpack
+from harness.report.page_data import inline_packed, unpack
 from harness.report.text import format_value
 from harness.runner import summarize_run
 
@@ -171,7 +171,7 @@ class _Page(HTMLParser):
 
 def _page(index: Path) -> _Page:
     page = _Page()
-    page.feed(index.read_text(encoding="utf-8"))
+    page.feed(inline_packed(index.read_text(encoding="utf-8")))
     return page
 
 
@@ -198,7 +198,7 @@ def test_html_links_every_figure_and_nothing_else(report: Path):
     assert set(page.images) == written
     for src in page.images:
         assert (report.parent / src).is_file()  # relative paths that resolve
-    text = report.read_text(encoding="utf-8")
+    text = inline_packed(report.read_text(encoding="utf-8"))
     # the only scripts are the explorer's, inline: the page works offline from a file
     scripts = re.findall(r"<script[^>]*>", text)
     assert scripts and all("src=" not in tag for tag in scripts)
@@ -219,7 +219,7 @@ def test_table_values_equal_summary_means(report: Path):
 
 
 def test_verdict_with_b_numbers(report: Path):
-    text = report.read_text(encoding="utf-8")
+    text = inline_packed(report.read_text(encoding="utf-8"))
     task = "arithmetic/2_digit_addition"
     # the size series at the last step, recomputed here from the records the sweep was built from
     per_example = [score_examples(make_records(task, _level(size, STEPS[-1]))) for size in SIZES]
@@ -241,14 +241,14 @@ def test_verdict_with_b_numbers(report: Path):
 
 
 def test_lone_model_is_a_table_row_without_verdict(report: Path):
-    text = report.read_text(encoding="utf-8")
+    text = inline_packed(report.read_text(encoding="utf-8"))
     assert "org/lone-model@main" in text
     assert "One point (org/lone-model@main)" in text
     assert "(0-shot; other" not in text  # no verdict for a series of one
 
 
 def test_mirage_table(report: Path):
-    text = report.read_text(encoding="utf-8")
+    text = inline_packed(report.read_text(encoding="utf-8"))
     assert "Mirage check (Schaeffer et al. 2023)" in text
     assert "observed exact match vs p_tok^L: r = " in text
 
@@ -263,7 +263,7 @@ def test_cli_lone_model_and_errors(tmp_path, capsys):
     assert [p.name for p in figure_files(out / "report")] == [
         "fig-headline-arithmetic-2_digit_addition-shots0.png",
         "fig-reliability-arithmetic-2_digit_addition-shots0-other.png"]
-    page = (out / "report" / "index.html").read_text(encoding="utf-8")
+    page = inline_packed((out / "report" / "index.html").read_text(encoding="utf-8"))
     assert "One model only (org/lone-model@main)" in page
     assert "No series of two or more models" in (out / "report" / "summary.md").read_text(encoding="utf-8")
     empty = tmp_path / "empty"
@@ -294,7 +294,7 @@ def test_report_never_scores(tmp_path, monkeypatch):
     from harness import metrics
 
     out = build_sweep(tmp_path)
-    page = build_report(out, n_boot=20).read_text(encoding="utf-8")
+    page = inline_packed(build_report(out, n_boot=20).read_text(encoding="utf-8"))
 
     def broken(*args, **kwargs):
         raise AssertionError("the report scored a record")
@@ -304,7 +304,7 @@ def test_report_never_scores(tmp_path, monkeypatch):
                                                            chance=broken))
     monkeypatch.setattr(metrics, "score_examples", broken)
     monkeypatch.setattr(metrics, "summarize", broken)
-    assert build_report(out, n_boot=20).read_text(encoding="utf-8") == page
+    assert inline_packed(build_report(out, n_boot=20).read_text(encoding="utf-8")) == page
 
 
 def test_summary_means_and_report_numbers_agree(report: Path):
@@ -360,7 +360,7 @@ class _Links(HTMLParser):
 def broken_links(index: Path) -> list[str]:
     """Links of index.html to a missing file or a missing #anchor."""
     links = _Links()
-    links.feed(index.read_text(encoding="utf-8"))
+    links.feed(inline_packed(index.read_text(encoding="utf-8")))
     broken = []
     for target in links.targets:
         path, _, fragment = target.partition("#")
@@ -385,7 +385,7 @@ def test_unchanged_figures_are_kept_and_svg_is_on_demand(tmp_path):
     assert {p.name: p.stat().st_mtime_ns for p in figure_files(again.parent)} == stamps  # none redrawn
     with_svg = build_report(out, n_boot=20, svg=True)
     assert all(png.with_suffix(".svg").is_file() for png in figure_files(with_svg.parent))
-    assert broken_links(with_svg) == [] and ".svg" in with_svg.read_text(encoding="utf-8")
+    assert broken_links(with_svg) == [] and ".svg" in inline_packed(with_svg.read_text(encoding="utf-8"))
     elsewhere = build_report(out, n_boot=20, out=tmp_path / "scratch")  # --out: another folder
     assert elsewhere == tmp_path / "scratch" / "index.html" and broken_links(elsewhere) == []
     build_report(out, n_boot=20)  # SVGs no longer wanted: removed, not left behind
@@ -394,7 +394,7 @@ def test_unchanged_figures_are_kept_and_svg_is_on_demand(tmp_path):
 
 def test_answer_first_headline_and_matrix(report: Path):
     """The page opens with one headline per task (figure + sentence with numbers), then the matrix."""
-    text = report.read_text(encoding="utf-8")
+    text = inline_packed(report.read_text(encoding="utf-8"))
     answer, matrix, verdicts = (text.index(f'id="{key}"') for key in ("answer", "matrix", "explorer"))
     assert answer < matrix < verdicts
     top = text[answer:verdicts]
@@ -404,7 +404,11 @@ def test_answer_first_headline_and_matrix(report: Path):
     assert "target_logprob rises smoothly" in top and "metric artefact" in top
     # matrix: one row per subtask's size series, cells coloured by shape, numbers in the tooltip
     assert top.count('class="shape-jump"') >= 2 and top.count('class="shape-smooth"') >= 2
-    assert 'title="jump: exact_str_match jumps (flat, then a jump of 1' in top  # the cell's evidence
+    # the cell's evidence, numbered by its data-tip in the JSON block (the script sets the title)
+    tips = _page(report).data["matrix_tips"]
+    assert top.count("data-tip=") == len(tips)
+    first = int(top.split('class="shape-jump" data-tip="', 1)[1].split('"', 1)[0])
+    assert tips[first].startswith("jump: exact_str_match jumps (flat, then a jump of 1")
     assert "<nav><details><summary>Contents</summary>" in text  # collapsed contents, not a long list
 
 
@@ -413,9 +417,21 @@ def test_method_section_is_the_classifiers_rule_table(report: Path):
 
     from harness.emergence import CONCLUSION_RULES, SHAPE_RULES
 
-    text = report.read_text(encoding="utf-8")
+    text = inline_packed(report.read_text(encoding="utf-8"))
     method = text[text.index('id="method"'):]
     for rule in SHAPE_RULES:
         assert f"<li><i>{rule.shape}</i>: {html_lib.escape(rule.text)}</li>" in method
     for conclusion in CONCLUSION_RULES:
         assert f"<li><i>{conclusion.conclusion}</i>: {html_lib.escape(conclusion.text)}</li>" in method
+
+
+def test_a_large_section_is_packed_and_inflates_to_the_same_html():
+    from harness.report import page_data
+
+    small = '<h2 id="s">S</h2><p>few words</p>'
+    assert page_data.packed_section(small, "packed-s") == small
+    large = '<h2 id="l">L</h2>' + "<p>a sentence with numbers 0.123 [0.1, 0.2]</p>" * 2000
+    packed = page_data.packed_section(large, "packed-l")
+    assert packed.startswith('<h2 id="l">L</h2><div data-packed="packed-l"></div><script')
+    assert len(packed) < len(large) / 5
+    assert page_data.inline_packed(f"<body>{packed}</body>") == f"<body>{large}</body>"

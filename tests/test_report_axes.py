@@ -27,6 +27,7 @@ from harness.records import ExampleRecord, read_records
 from harness.report import build_report, figure_files
 from harness.report.analysis import analyze
 from harness.report.data import ScoreCache, build_blocks, detail_blocks, load_runs, scale_axis
+from harness.report.page_data import inline_packed
 from harness.report.section import Inputs
 from harness.report.sections.calibration import calibration_blocks
 from harness.report.text import format_value
@@ -146,7 +147,7 @@ class _Cells(_Page):
 
 def _cells(index: Path) -> _Cells:
     page = _Cells()
-    page.feed(index.read_text(encoding="utf-8"))
+    page.feed(inline_packed(index.read_text(encoding="utf-8")))
     folders = page.data["runs"]["dir"]  # a gain cell names its run by its position in the JSON block
     page.gains = {(folders[int(run)], metric): text for (run, metric), text in page.gains.items()}
     return page
@@ -174,7 +175,7 @@ def test_every_axis_figure_exists_and_is_linked(full: Path):
         assert not (full.parent / name).with_suffix(".svg").exists()  # SVG on demand (--svg)
     page = _cells(full)
     assert set(page.images) == names  # every figure on the page, nothing else
-    text = full.read_text(encoding="utf-8")
+    text = inline_packed(full.read_text(encoding="utf-8"))
     for anchor in ("axis-shots", "axis-calibration", "axis-scratchpad", "axis-relabel"):
         assert f'id="{anchor}"' in text and f'href="#{anchor}"' in text
     summary = (full.parent / "summary.md").read_text(encoding="utf-8")
@@ -228,7 +229,7 @@ def test_paired_gains_equal_hand_computed_ones(full: Path):
 
 
 def test_shots_sentence_says_sudden_or_gradual_with_numbers(full: Path):
-    text = full.read_text(encoding="utf-8")
+    text = inline_packed(full.read_text(encoding="utf-8"))
     x = list(SIZES.values())
     em = analyze_series(x, np.array(_hand_gains("exact_str_match", 1)), n_boot=N_BOOT, seed=0)
     logprob = analyze_series(x, np.array(_hand_gains("target_logprob", 1)), n_boot=N_BOOT, seed=0)
@@ -266,12 +267,12 @@ def test_reliability_bins_add_up_to_n_and_the_trend_is_eces(full: Path):
         eces = [run.mean("expected_calibration_error") for run in calibration.series.runs]
         assert calibration.ece_tau.estimate == pytest.approx(monotonicity(eces))  # ECE's own sign
         assert f"Kendall τ of ECE against size = {calibration.ece_tau.format(2)}" in calibration.sentence
-    page = full.read_text(encoding="utf-8")
+    page = inline_packed(full.read_text(encoding="utf-8"))
     assert all(html.escape(c.sentence) in page for c in found)
 
 
 def test_scratchpad_moves_the_jump_to_smaller_sizes_and_earlier_steps(full: Path):
-    text = full.read_text(encoding="utf-8")
+    text = inline_packed(full.read_text(encoding="utf-8"))
     assert ("over sizes, exact match first exceeds 0.2 at 16k (0.500 [") in text
     assert ("with the scratchpad: the scratchpad moves the jump to smaller sizes") in text
     assert "over training steps of 16k, exact match first exceeds 0.2 at step 100 (0.500 [" in text
@@ -280,7 +281,7 @@ def test_scratchpad_moves_the_jump_to_smaller_sizes_and_earlier_steps(full: Path
 
 
 def test_results_without_shots_scratchpad_or_relabelling_render_no_such_section(plain: Path):
-    text = plain.read_text(encoding="utf-8")
+    text = inline_packed(plain.read_text(encoding="utf-8"))
     for anchor in ("axis-shots", "axis-scratchpad", "axis-relabel"):
         assert anchor not in text
     assert 'id="axis-calibration"' in text  # the records have choice log-probs
@@ -295,7 +296,7 @@ def test_results_without_shots_scratchpad_or_relabelling_render_no_such_section(
 
 def test_one_model_at_several_shot_counts_gets_gains_without_a_trend(tmp_path):
     index = build_report(build_results(tmp_path, shots=(0, 1), sizes=("16k",)), n_boot=N_BOOT)
-    text = index.read_text(encoding="utf-8")
+    text = inline_packed(index.read_text(encoding="utf-8"))
     assert ("the 1-shot gain in exact_str_match over 0 shots (paired over 10 examples) is +0.400 [") in text
     assert "at tiny-16k@step100 (one model: no trend)." in text
     summary = (index.parent / "summary.md").read_text(encoding="utf-8")
@@ -309,7 +310,7 @@ def test_runs_without_examples_say_no_ci(tmp_path):
     for pattern in ("examples.jsonl", "scores.json.gz"):
         for path in (out / "runs").rglob(pattern):
             path.unlink()  # summaries only: gains are differences of means, without intervals
-    text = build_report(out, n_boot=N_BOOT).read_text(encoding="utf-8")
+    text = inline_packed(build_report(out, n_boot=N_BOOT).read_text(encoding="utf-8"))
     assert ("the 1-shot gain in exact_str_match over 0 shots (no CI: per-example scores not kept) goes from "
             "+0.000 [no CI] at tiny-1k@step100 to +0.400 [no CI] at tiny-16k@step100") in text
     assert "summaries, no CI" in text
@@ -375,7 +376,7 @@ def test_mini_family_shots_and_flipped_labels_end_to_end(mini_family, tmp_path, 
     for path in (tmp_path / "runs").rglob("shots1-flipped/examples.jsonl"):
         assert all(r.demo_target is not None for r in read_records(path))
     index = build_report(tmp_path, n_boot=N_BOOT)
-    text = index.read_text(encoding="utf-8")
+    text = inline_packed(index.read_text(encoding="utf-8"))
     assert 'id="axis-shots"' in text and 'id="axis-relabel"' in text
     assert "the 1-shot gain in exact_str_match over 0 shots (paired over 8 examples)" in text
     names = {p.name for p in figure_files(index.parent)}

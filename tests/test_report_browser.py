@@ -25,7 +25,11 @@ def page_url(tmp_path_factory) -> str:
     pytest.importorskip("altair")
     pytest.importorskip("vl_convert")
     out = build_sweep(tmp_path_factory.mktemp("browser"))
-    return build_report(out, n_boot=50).as_uri()
+    with pytest.MonkeyPatch.context() as patch:  # every section packed, as large ones are
+        patch.setattr("harness.report.page_data.PACK_SECTION_BYTES", 0)
+        index = build_report(out, n_boot=50)
+    assert 'data-packed="' in index.read_text(encoding="utf-8")
+    return index.as_uri()
 
 
 @pytest.fixture(scope="module")
@@ -117,4 +121,10 @@ def test_value_tables_are_drawn_from_the_json_block(page_url, browser):
     assert cell.inner_text().split("\n")[0].strip() == format_value(summary["metrics"][metric]["mean"])
     mirage = page.locator("[data-mirage] tr[data-run]")  # the mirage check's rows, from the same block
     assert mirage.count() >= 1 and mirage.first.locator("td").count() == 8
+    # packed sections were inflated in place, their tables drawn
+    assert page.evaluate("() => document.querySelectorAll('[data-packed]').length") == 0
+    assert page.evaluate("() => document.querySelectorAll('h2 ~ h3').length") > 0
+    # every matrix cell's evidence comes from the same block as its tooltip
+    titles = page.evaluate("() => [...document.querySelectorAll('td[data-tip]')].map(td => td.title)")
+    assert titles and all(": " in title and "best - worst" in title for title in titles)
     page.close()

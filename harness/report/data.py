@@ -23,6 +23,7 @@ import numpy as np
 
 from harness.emergence import Estimate
 from harness.errors import HarnessError
+from harness.index import is_heldout_loss
 from harness.metrics import METRICS
 from harness.results import SCORES_FILE, read_scores
 
@@ -262,10 +263,14 @@ def _step_series(group: str, model: str, runs: Sequence[Run]) -> Series | None:
 
 
 def build_blocks(runs: Sequence[Run], x_axis: XAxis = "non_embedding") -> list[Block]:
-    """Runs grouped into blocks (task, shots, labels) and series, in a stable order."""
+    """Runs grouped into blocks (task, shots, labels) and series, in a stable order.
+
+    Held-out loss runs are left out: they measure a model's scale (the index joins them as
+    `heldout_bpb`, drawn by the scale section), not an ability whose emergence is judged."""
     scale_axis(x_axis)  # an unknown axis is one clear error
     blocks = []
-    keyed = _by(runs, lambda r: (r.task, r.shots, r.demo_labels))
+    keyed = _by([r for r in runs if not is_heldout_loss(r.task)],
+                lambda r: (r.task, r.shots, r.demo_labels))
     for (task, shots, labels), block_runs in sorted(keyed.items(), key=lambda kv: _task_order(kv[0])):
         groups = _by(block_runs, lambda r: r.group)
         names = sorted(groups, key=lambda g: (g.startswith(OTHER), g))

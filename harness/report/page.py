@@ -20,7 +20,7 @@ from harness.emergence.extrapolation import LINEAR_FIT, LOGISTIC_FIT, PREDICT_SH
 from harness.metrics import METRICS
 from harness.report.data import Block, Run
 from harness.report.html import table
-from harness.report.page_data import page_data, render_data
+from harness.report.page_data import packed_section, page_data, render_data
 from harness.report.script import PAGE_SCRIPT
 from harness.report.section import Figures, Inputs, PageSection
 from harness.report.sections import calibration, explorer, headline, relabel, scratchpad, shots, sizes
@@ -181,6 +181,7 @@ def _data_block(gathered: Gathered, inputs: Inputs) -> str:
     data = page_data(inputs.runs, metrics, inputs.axis.key)
     data["x_label"] = inputs.axis.label
     data.update(sizes.data(gathered.sizes, inputs))
+    data.update(headline.data(gathered.top))
     return render_data(data)
 
 
@@ -219,7 +220,7 @@ Latest run scored {esc(info.latest_scored)}; page by harness {esc(__version__)}
 {headline.render(gathered.top, figures)}
 <h2 id="explorer-section">Explorer: every task, metric and setting</h2>{explored.html}
 {sizes.render(gathered.sizes, figures, inputs).html}
-{"".join(section.html for section in shown)}
+{"".join(packed_section(section.html, f"packed-{section.anchor}") for section in shown)}
 <h2 id="provenance">Provenance</h2>
 {_provenance(runs)}
 {_method(inputs.n_boot, inputs.seed)}

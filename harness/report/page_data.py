@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -105,6 +106,36 @@ def pack(element_id: str, text: str) -> str:
 def unpack(packed: str) -> str:
     """The text of a `pack`ed element's content (what the tests read)."""
     return gzip.decompress(base64.b64decode(packed)).decode("utf-8")
+
+
+PACK_SECTION_BYTES = 50_000  # sections above this are packed (their text gzips about 10x)
+_PACKED_SLOT = re.compile(r'<div data-packed="([\w-]+)"></div>')
+
+
+def packed_section(html: str, element_id: str) -> str:
+    """A large section's HTML with its body packed: the heading stays on the page (the
+    contents link to it), the script inflates the rest into its place."""
+    if len(html.encode("utf-8")) <= PACK_SECTION_BYTES or "</h2>" not in html:
+        return html
+    head, _, body = html.partition("</h2>")
+    return f'{head}</h2><div data-packed="{element_id}"></div>{pack(element_id, body)}'
+
+
+def inline_packed(page: str) -> str:
+    """The page with every packed section inflated in place: what the browser shows after the
+    script ran (for tests and tools that read the HTML)."""
+    blocks = dict(re.findall(r'<script type="application/gzip" id="([\w-]+)">([^<]*)</script>', page))
+
+    inflated = []
+
+    def inflate(match: re.Match) -> str:
+        inflated.append(match.group(1))
+        return unpack(blocks[match.group(1)])
+    page = _PACKED_SLOT.sub(inflate, page)
+    for element_id in inflated:  # drop the packed copy: the inflated HTML is what is read
+        page = page.replace(f'<script type="application/gzip" id="{element_id}">'
+                            f'{blocks[element_id]}</script>', "")
+    return page
 
 
 def render_data(data: dict[str, Any]) -> str:

@@ -15,7 +15,13 @@ PAGE_SCRIPT = r"""
     const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip'));
     return new Response(stream).text();
   };
+  for (const slot of document.querySelectorAll('[data-packed]')) {
+    slot.outerHTML = await inflate(slot.dataset.packed);  // a large section, packed
+  }
   const data = JSON.parse(await inflate('report-data'));
+  for (const cell of document.querySelectorAll('td[data-tip]')) {
+    cell.title = data.matrix_tips[Number(cell.dataset.tip)];
+  }
   const column = c => c && c.levels ? c.codes.map(i => c.levels[i]) : c;
   const runs = Object.fromEntries(Object.entries(data.runs).map(([name, c]) => [name, column(c)]));
   runs.label = runs.model.map((model, i) => `${model}@${runs.revision[i]}`);

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from harness.emergence import MetricVerdict, SeriesAnalysis
 from harness.report.analysis import SeriesResult
@@ -291,14 +291,24 @@ def _row_label(block: Block, row: MatrixRow) -> str:
             f'<span class="muted">({esc(block.setting)})</span>')
 
 
+def data(top: Top) -> dict[str, Any]:
+    """The section's part of the page's JSON block: each matrix cell's evidence (its tooltip),
+    in the cells' order; the page script sets them as titles (inline, 700 cells' evidence
+    sentences would weigh a tenth of the page)."""
+    metrics = matrix_metrics(top.rows)
+    return {"matrix_tips": [_tooltip(row.cells[m]) for row in top.rows for m in metrics
+                            if m in row.cells]}
+
+
 def render_matrix(rows: Sequence[MatrixRow]) -> str:
-    """Rows: task settings (their decisive series); columns: metrics; cells coloured by shape."""
+    """Rows: task settings (their decisive series); columns: metrics; cells coloured by shape.
+    A cell's evidence is its tooltip, `data-tip` numbering it in the JSON block (`data`)."""
     if not rows:
         return '<p class="muted">No series of two or more models: no shapes to show.</p>'
     metrics = matrix_metrics(rows)
     head = '<th class="name">task setting</th>' + "".join(
         f"<th>{esc(m)}</th>" for m in metrics)
-    body = []
+    body, tip = [], 0
     for row in rows:
         cells = [f'<td class="name">{_row_label(row.block, row)}</td>']
         for metric in metrics:
@@ -306,8 +316,9 @@ def render_matrix(rows: Sequence[MatrixRow]) -> str:
             if cell is None:
                 cells.append('<td class="muted">–</td>')
                 continue
-            cells.append(f'<td class="{shape_class(cell.shape)}" title="{esc(_tooltip(cell))}">'
+            cells.append(f'<td class="{shape_class(cell.shape)}" data-tip="{tip}">'
                          f'<a href="#{anchor(row.block.slug)}">{esc(cell.shape)}</a></td>')
+            tip += 1
         body.append("<tr>" + "".join(cells) + "</tr>")
     legend = "".join(f'<span class="{shape_class(s)}">{esc(s)}</span>' for s in SHAPE_ORDER)
     return (f'<p class="legend">Each metric\'s shape over the setting\'s decisive series (hover a cell '
