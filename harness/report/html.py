@@ -1,4 +1,4 @@
-"""HTML pieces every section uses: the page's CSS, tables, figures, value cells, verdict boxes.
+"""HTML pieces every section uses: tables, figures, value cells, verdict boxes.
 
 Numbers are printed by `harness.report.text`; a value cell names its run by the run's position
 in the page's JSON block (`data-run`, `harness.report.page_data`), its column header the metric
@@ -12,28 +12,6 @@ from collections.abc import Mapping, Sequence
 from harness.report.data import Run
 from harness.report.section import FigureFile
 from harness.report.text import esc, format_ci, format_value
-
-CSS = """
-body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1a1a1a;
-       max-width: 1240px; margin: 0 auto; padding: 0 20px 60px; }
-h1 { margin-top: 28px; } h2 { border-bottom: 2px solid #ddd; padding-bottom: 4px; margin-top: 42px; }
-h3 { margin-top: 26px; } h4 { margin: 18px 0 6px; }
-code { background: #f3f3f3; padding: 1px 4px; border-radius: 3px; font-size: 90%; }
-figure { margin: 14px 0; } figure img { max-width: 100%; border: 1px solid #e3e3e3; }
-figcaption { color: #555; font-size: 90%; }
-.scroll { overflow-x: auto; }
-table { border-collapse: collapse; margin: 8px 0 14px; font-size: 13px; }
-th, td { border: 1px solid #d9d9d9; padding: 3px 7px; text-align: right; vertical-align: top; }
-th { background: #f4f6f8; text-align: center; } td.name, th.name { text-align: left; white-space: nowrap; }
-td .ci, td i { display: block; color: #666; font-size: 11px; white-space: nowrap; font-style: normal; }
-.verdict { background: #f7f9fc; border-left: 4px solid #0072B2; padding: 6px 10px; margin: 6px 0; }
-.tag { display: inline-block; padding: 0 6px; border-radius: 3px; font-size: 12px; color: #fff;
-       background: #555; margin-right: 6px; }
-.tag.artefact { background: #0072B2; } .tag.jump { background: #D55E00; } .tag.smooth { background: #009E73; }
-.tag.inverse { background: #CC79A7; }
-.note { color: #8a4b00; } .muted { color: #666; } nav li { margin: 1px 0; }
-details summary { cursor: pointer; color: #0b5394; }
-"""
 
 TAGS = {"metric artefact": "artefact", "jump under every metric": "jump", "jump unexplained": "jump",
         "smooth": "smooth", "inverse scaling": "inverse", "mixed": "inverse", "U-shaped": "inverse",
