@@ -565,7 +565,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         _tune_allocator(args)
-        return args.func(args)
+        status = args.func(args)
+        distributed.finish()  # every rank, after rank 0 has written everything
+        return status
     except HarnessError as exc:
         if args.verbose:  # the cause, for a bug report; without -v the one line is enough
             logging.getLogger("harness").exception("traceback of the error below")

@@ -67,3 +67,16 @@ def broadcast(value: Any) -> Any:
     box = [value]
     dist.broadcast_object_list(box, src=0)
     return box[0]
+
+
+def finish() -> None:
+    """End this rank's part: wait for every rank, then close the process group. A rank that
+    exits while rank 0 still writes would leave its communication threads running when the
+    interpreter shuts down, and the C++ runtime aborts such a process (SIGABRT)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
