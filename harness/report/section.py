@@ -103,3 +103,16 @@ class PageSection:
 
 def nonempty(sections: Sequence[PageSection | None]) -> list[PageSection]:
     return [section for section in sections if section is not None]
+
+
+def sentences_markdown(title: str, items: Sequence, figures: Figures, link_prefix: str) -> list[str]:
+    """A comparison section's summary.md lines: its heading, every item's `sentences`, then
+    the figures drawn for those items."""
+    if not items:
+        return []
+    lines = ["", f"## {title}", "", *(f"- {s}" for item in items for s in item.sentences)]
+    shown = figures.of_any(items)
+    if shown:
+        lines.append("")
+    lines.extend(f"![{f.caption}]({link_prefix}{f.png})" for f in shown)
+    return lines

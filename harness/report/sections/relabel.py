@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from harness.report.data import Run, Series, has_values, slugify, summary_value
 from harness.report.html import figures_html, metric_header, sentences_html, table, value_cell
-from harness.report.section import Drawn, FigureFile, Figures, Inputs, PageSection
+from harness.report.section import Drawn, FigureFile, Figures, Inputs, PageSection, sentences_markdown
 from harness.report.text import esc, format_count, value_text, wrap
 
 if TYPE_CHECKING:
@@ -197,11 +197,4 @@ def render(comparisons: Sequence[RelabelComparison], figures: Figures, inputs: I
 
 
 def markdown(comparisons: Sequence[RelabelComparison], figures: Figures, link_prefix: str) -> list[str]:
-    if not comparisons:
-        return []
-    lines = ["", "## Relabelled demonstrations", "", *(f"- {s}" for c in comparisons for s in c.sentences)]
-    shown = figures.of_any(comparisons)
-    if shown:
-        lines.append("")
-    lines.extend(f"![{f.caption}]({link_prefix}{f.png})" for f in shown)
-    return lines
+    return sentences_markdown("Relabelled demonstrations", comparisons, figures, link_prefix)

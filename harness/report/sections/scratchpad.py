@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from harness.report.data import Block, Run, Series, size_label, slugify, subseries, summary_value
 from harness.report.html import figures_html, metric_header, sentences_html, table, value_cell
-from harness.report.section import Drawn, FigureFile, Figures, Inputs, PageSection
+from harness.report.section import Drawn, FigureFile, Figures, Inputs, PageSection, sentences_markdown
 from harness.report.text import esc, format_count, value_text
 
 if TYPE_CHECKING:
@@ -231,11 +231,4 @@ def render(comparisons: Sequence[ScratchpadComparison], figures: Figures,
 
 
 def markdown(comparisons: Sequence[ScratchpadComparison], figures: Figures, link_prefix: str) -> list[str]:
-    if not comparisons:
-        return []
-    lines = ["", "## Scratchpad vs direct", "", *(f"- {s}" for c in comparisons for s in c.sentences)]
-    shown = figures.of_any(comparisons)
-    if shown:
-        lines.append("")
-    lines.extend(f"![{f.caption}]({link_prefix}{f.png})" for f in shown)
-    return lines
+    return sentences_markdown("Scratchpad vs direct", comparisons, figures, link_prefix)
