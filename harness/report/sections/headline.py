@@ -295,9 +295,13 @@ def data(top: Top) -> dict[str, Any]:
     """The section's part of the page's JSON block: each matrix cell's evidence (its tooltip),
     in the cells' order; the page script sets them as titles (inline, 700 cells' evidence
     sentences would weigh a tenth of the page)."""
-    metrics = matrix_metrics(top.rows)
-    return {"matrix_tips": [_tooltip(row.cells[m]) for row in top.rows for m in metrics
-                            if m in row.cells]}
+    return {"matrix_tips": [_tooltip(cell) for cell in _shaped_cells(top.rows)]}
+
+
+def _shaped_cells(rows: Sequence[MatrixRow]) -> list[MetricVerdict]:
+    """The matrix cells that have a shape, in page order: their position is their `data-tip`."""
+    metrics = matrix_metrics(rows)
+    return [row.cells[m] for row in rows for m in metrics if m in row.cells]
 
 
 def render_matrix(rows: Sequence[MatrixRow]) -> str:
@@ -308,7 +312,8 @@ def render_matrix(rows: Sequence[MatrixRow]) -> str:
     metrics = matrix_metrics(rows)
     head = '<th class="name">task setting</th>' + "".join(
         f"<th>{esc(m)}</th>" for m in metrics)
-    body, tip = [], 0
+    tip_of = {id(cell): number for number, cell in enumerate(_shaped_cells(rows))}
+    body = []
     for row in rows:
         cells = [f'<td class="name">{_row_label(row.block, row)}</td>']
         for metric in metrics:
@@ -316,9 +321,8 @@ def render_matrix(rows: Sequence[MatrixRow]) -> str:
             if cell is None:
                 cells.append('<td class="muted">–</td>')
                 continue
-            cells.append(f'<td class="{shape_class(cell.shape)}" data-tip="{tip}">'
+            cells.append(f'<td class="{shape_class(cell.shape)}" data-tip="{tip_of[id(cell)]}">'
                          f'<a href="#{anchor(row.block.slug)}">{esc(cell.shape)}</a></td>')
-            tip += 1
         body.append("<tr>" + "".join(cells) + "</tr>")
     legend = "".join(f'<span class="{shape_class(s)}">{esc(s)}</span>' for s in SHAPE_ORDER)
     return (f'<p class="legend">Each metric\'s shape over the setting\'s decisive series (hover a cell '
