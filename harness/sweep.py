@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import distributed, index
+from harness.emergence.seeds import split_seed
 from harness.errors import HarnessError
 from harness.models.registry import LADDER_ALIASES, PYTHIA_SIZES, family_aliases, resolve, step_folders
 from harness.plan import (  # Point, ModelOptions, Shard: the sweep's API, defined with the plan
@@ -68,10 +69,12 @@ def expand(models: str | None = None, family: str | None = None, sizes: str | No
                                f"{', '.join(LADDER_FAMILY)}")
         names = list(LADDER_FAMILY)
     else:
+        # a family's seed variants (pico-s2-16k) are members of it, sizes like any other
         members = {alias: folder for alias, folder in family_aliases().items()
-                   if alias.rsplit("-", 1)[0] == family}
+                   if split_seed(alias)[0].rsplit("-", 1)[0] == family}
         if not members:
-            known = sorted({a.rsplit("-", 1)[0] for a in family_aliases()} | {"pythia", "ladder"})
+            known = sorted({split_seed(a)[0].rsplit("-", 1)[0] for a in family_aliases()}
+                           | {"pythia", "ladder"})
             raise HarnessError(f"unknown family {family!r}; known: {', '.join(known)}")
         if sizes:
             wanted = [f"{family}-{s.strip()}" for s in sizes.split(",") if s.strip()]

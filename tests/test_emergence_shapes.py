@@ -269,3 +269,19 @@ def test_a_bend_is_the_conclusion_only_when_nothing_rises():
     alone = verdict("t", {"exact_str_match": peak, "digit_accuracy": flat})
     assert alone.conclusion == "U-shaped" and "exact match bends" in alone.sentence
     assert verdict("t", {"exact_str_match": peak, "target_logprob": line}).conclusion == "smooth"
+
+
+def test_a_band_over_some_points_only():
+    # three seeds at the two smallest sizes, one at the largest (as pico trains its seeds)
+    values = np.array([[0.0, 0.1, 0.6], [0.2, 0.4, np.nan], [0.1, 0.2, np.nan]])
+    band = seed_band(values)
+    assert band.n_seeds == 3 and band.counts == (3, 3, 1)
+    assert band.measured == (True, True, False)
+    assert band.low[:2] == (0.0, 0.1) and band.high[:2] == (0.2, 0.4) and np.isnan(band.low[2])
+    assert band.mean[:2] == pytest.approx((0.1, 0.7 / 3)) and band.sd[0] == pytest.approx(0.1)
+    # a step with one measured end takes that end's spread; with none, the largest measured one
+    assert band.spread_around(1, 2) == pytest.approx(0.3) and not band.stand_in(1, 2)
+    three = seed_band(np.array([[0.0, 0.1, 0.6, 0.9], [0.2, 0.4, np.nan, np.nan]]))
+    assert three.spread_around(2, 3) == pytest.approx(0.3) and three.stand_in(2, 3)
+    with pytest.raises(HarnessError):  # one seed everywhere is no band
+        seed_band(np.array([[0.0, 0.1], [np.nan, np.nan]]))

@@ -21,6 +21,7 @@ from harness.family.corpus import (
     solve,
 )
 from harness.family.recipes import MINI, PICO, PICO_SCRATCHPAD, pythia_steps
+from harness.emergence.seeds import split_seed
 from harness.tasks import SCRATCHPAD_ANSWER_REGEX, default_tasks_dir, load_tasks, render
 
 REPO = Path(__file__).resolve().parents[1]
@@ -88,7 +89,15 @@ def test_recipes_scale_like_pythia():
         # Pythia's own schedule (powers of two to 512, then every 1000), thinned to fit storage
         assert set(recipe.save_steps) <= set(pythia_steps(recipe.steps, 1000))
         assert recipe.save_steps[0] == 0 and recipe.save_steps[-1] == recipe.steps
-    assert [s.name for s in PICO.sizes] == [s.name for s in PICO_SCRATCHPAD.sizes]
+    # the direct family's sizes, then its seed variants: the same shapes, other init seeds
+    base = [s for s in PICO.sizes if s.init_seed is None]
+    assert [s.name for s in base] == [s.name for s in PICO_SCRATCHPAD.sizes]
+    variants = [s for s in PICO.sizes if s.init_seed is not None]
+    assert {split_seed(s.name)[0] for s in variants} == {s.name for s in base[:3]}
+    assert len({s.init_seed for s in variants} | {PICO.init_seed}) == 3
+    for variant in variants:
+        same = PICO.size(split_seed(variant.name)[0])
+        assert (variant.layers, variant.d_model, variant.heads) == (same.layers, same.d_model, same.heads)
 
 
 def _sha(folder: Path) -> str:

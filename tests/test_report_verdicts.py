@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -56,3 +57,17 @@ def test_every_shape_has_words_wherever_the_report_names_shapes():
     assert shapes <= set(headline._WORDS)
     assert shapes <= set(sizes._SHAPE_WORDS)  # a shape missing here would drop out of summary.md
     assert shapes <= set(headline.SHAPE_ORDER)
+
+
+def test_seeds_at_some_sizes_give_a_band_there_and_no_step_series_of_their_own():
+    runs = [_run(size, seed) for size in PARAMS for seed in EXACT_MATCH
+            if seed is None or size != "232k"]
+    runs += [replace(run, revision="step50", step=50) for run in runs]
+    block = build_blocks(runs)[0]
+    view = seed_view(block, block.size_series[0])
+    assert [len(point) for point in view.members] == [3, 3, 1]
+    band = view.band("exact_str_match")
+    assert band is not None and band.counts == (3, 3, 1) and band.measured == (True, True, False)
+    assert band.spread[:2] == pytest.approx((0.05, 0.1))
+    # the seed variants fold into pico-16k's and pico-56k's step series, not series of their own
+    assert [s.name for s in block.step_series] == ["pico-16k", "pico-56k", "pico-232k"]

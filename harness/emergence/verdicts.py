@@ -79,8 +79,11 @@ class MetricVerdict:
         analysis = self.analysis
         if analysis is not None and analysis.seed_band is not None and self.shape != "flat":
             step = analysis.fall_gain if self.trend == "declining" else analysis.step_gain
+            band = analysis.seed_band
+            where = ("; no seeds at either end of the step: the series' largest measured spread"
+                     if band.stand_in(*analysis.breakthrough.jump_between) else "")
             parts.append(f"step {step.format(3)} vs seed spread {analysis.seed_spread:.3g} "
-                         f"({analysis.seed_band.n_seeds} seeds)")
+                         f"({band.n_seeds} seeds{where})")
         if analysis is not None and analysis.extrapolation is not None and self.shape != "flat":
             last = _where(analysis, len(analysis.x) - 1)
             parts.append(f"largest point {analysis.extrapolation.describe(last)}")

@@ -20,6 +20,7 @@ class Size:
     layers: int
     d_model: int
     heads: int
+    init_seed: int | None = None  # None: the recipe's; a seed variant (`pico-s2-16k`) sets its own
 
 
 @dataclass(frozen=True)
@@ -77,10 +78,18 @@ PICO_SIZES = (
     Size("pico-942k", layers=3, d_model=160, heads=5),
 )
 
+# Seed variants (PolyPythias' design, shrunk): the three smallest sizes again with other
+# initialisation seeds, on the same rows in the same order; `harness.emergence.split_seed` folds
+# `pico-s2-16k` back into pico-16k, whose band across seeds the verdicts compare jumps against.
+PICO_SEED_SIZES = tuple(
+    Size(f"pico-s{seed}-{size.name.split('-', 1)[1]}", size.layers, size.d_model, size.heads,
+         init_seed=1234 + seed - 1)
+    for seed in (2, 3) for size in PICO_SIZES[:3])
+
 # Committed checkpoints: a log-spaced subset of pythia_steps(4000, 500) chosen to fit the
 # 50 MB budget of both committed families (fp16 weights, ~3.8 MB per step across sizes).
 PICO = Recipe(
-    family="pico", style="direct", sizes=PICO_SIZES, steps=4000, batch_size=16, seq_len=512,
+    family="pico", style="direct", sizes=PICO_SIZES + PICO_SEED_SIZES, steps=4000, batch_size=16, seq_len=512,
     save_steps=(0, 64, 256, 512, 1000, 2000, 4000),
 )
 PICO_SCRATCHPAD = Recipe(

@@ -214,6 +214,7 @@ class _Session:
         size, record = self.size, self.record
         return {
             "name": size.name, "layers": size.layers, "d_model": size.d_model, "heads": size.heads,
+            "init_seed": self.recipe.init_seed if size.init_seed is None else size.init_seed,
             "total_params": total, "non_embedding_params": non_embedding,
             "train_time_s": round(record["train_time_s"], 1), "threads": threads,
             "checkpoints": [f"step{s}" for s in self.recipe.save_steps],
@@ -235,7 +236,7 @@ def train_size(recipe: Recipe, size: Size, out: Path, threads: int,
     import torch
 
     torch.set_num_threads(threads)
-    torch.manual_seed(recipe.init_seed)
+    torch.manual_seed(recipe.init_seed if size.init_seed is None else size.init_seed)
     session = _Session(recipe, size, out)
     if session.resume() and resumed:
         resumed(session.step)
@@ -313,23 +314,22 @@ def train_family(recipe: Recipe, out: Path, jobs: int = 1, sizes: list[str] | No
             results = pool.map(_worker, work, chunksize=1)
     if stop_at is not None and stop_at < recipe.steps:
         return {}
-    by_name = {r["name"]: r for r in results}
-    previous = {}
+    command = " ".join([Path(sys.executable).name, "-m", "harness.family", *sys.argv[1:]])
+    calls = {"command": command, "harness_commit": commit, "hardware": hardware(),
+             "wall_time_s": round(time.time() - started, 1), "jobs": jobs}
     manifest_path = out / "family.json"
-    if manifest_path.exists():
-        previous = {s["name"]: s for s in json.loads(manifest_path.read_text())["sizes"]}
-    previous.update(by_name)
-    ordered = [previous[s.name] for s in recipe.sizes if s.name in previous]
+    previous = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    by_name = {s["name"]: s for s in previous.get("sizes", [])}
+    # a size trained by a later call (a seed variant) records that call; the family's own
+    # command, commit and hardware stay those of the call that trained it first
+    by_name.update({r["name"]: {**r, "trained_by": calls} if previous else r for r in results})
+    ordered = [by_name[s.name] for s in recipe.sizes if s.name in by_name]
     manifest = {
         "family": recipe.family,
         "description": (f"GPT-NeoX models trained by scripts in this repository on synthetic "
                         f"arithmetic in BIG-bench's Q/A format ({recipe.style} answers), every "
                         "BIG-bench arithmetic problem excluded."),
-        "command": " ".join([Path(sys.executable).name, "-m", "harness.family", *sys.argv[1:]]),
-        "harness_commit": commit,
-        "hardware": hardware(),
-        "wall_time_s": round(time.time() - started, 1),
-        "jobs": jobs,
+        **{key: previous.get(key, value) for key, value in calls.items()},
         "recipe": recipe.to_json(),
         "tokenizer": {"kind": "character", "special_tokens": list(SPECIAL_TOKENS),
                       "chars": CHARS},
@@ -337,6 +337,9 @@ def train_family(recipe: Recipe, out: Path, jobs: int = 1, sizes: list[str] | No
         "weights": {f"{s['name']}/{c}": _weights_sha256(out / s["name"] / c)
                     for s in ordered for c in s["checkpoints"]},
     }
+    for key in ("harness_commit_note",):
+        if key in previous:
+            manifest[key] = previous[key]
     atomic_write_text(manifest_path, json.dumps(manifest, indent=1) + "\n")
     return manifest
 

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from harness.emergence import Estimate
+from harness.emergence import Estimate, split_seed
 from harness.errors import HarnessError
 from harness.index import is_heldout_loss
 from harness.metrics import METRICS
@@ -279,6 +279,9 @@ def build_blocks(runs: Sequence[Run], x_axis: XAxis = "non_embedding") -> list[B
         for g in names:
             models = _by(groups[g], lambda r: r.model)
             for model in sorted(models, key=lambda m: (models[m][0].params(x_axis), m)):
+                base, seed = split_seed(model)
+                if seed is not None and base in models:
+                    continue  # a seed variant is the band of its unseeded model's series
                 series = _step_series(g, model, models[model])
                 if series is not None:
                     step_series.append(series)

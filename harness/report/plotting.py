@@ -76,8 +76,14 @@ def draw_series(ax, series: Series, metric: str, label: str | None = None, **sty
 
 
 def draw_seed_band(ax, xs: Sequence[float], band: SeedBand, color: object) -> None:
-    """The min-max band across training seeds behind a series' line (PolyPythias' seed spread)."""
-    ax.fill_between(xs, band.low, band.high, color=color, alpha=0.2, linewidth=0, zorder=1)
+    """The min-max band across training seeds behind a series' line (PolyPythias' seed spread):
+    shaded between neighbouring points that both have seeds, a bar at every point that has."""
+    measured = np.array(band.measured)
+    ax.fill_between(xs, band.low, band.high, where=measured, interpolate=False, color=color,
+                    alpha=0.2, linewidth=0, zorder=1)
+    at = [i for i, m in enumerate(measured) if m]
+    ax.vlines([xs[i] for i in at], [band.low[i] for i in at], [band.high[i] for i in at],
+              color=color, alpha=0.45, linewidth=6, zorder=1)
 
 
 def chance_level(runs: Sequence[Run], metric: str) -> float | None:
