@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness.answers import StopRule, extract_answer
+from harness.emergence.seeds import split_seed
 from harness.family.corpus import (
     CHARS,
     QUESTION,
@@ -21,7 +22,6 @@ from harness.family.corpus import (
     solve,
 )
 from harness.family.recipes import MINI, PICO, PICO_SCRATCHPAD, pythia_steps
-from harness.emergence.seeds import split_seed
 from harness.tasks import SCRATCHPAD_ANSWER_REGEX, default_tasks_dir, load_tasks, render
 
 REPO = Path(__file__).resolve().parents[1]
