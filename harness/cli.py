@@ -490,8 +490,11 @@ def _parser_report(sub) -> None:
     p = sub.add_parser("report", help="figures, emergence verdicts and one HTML page for a results folder")
     p.add_argument("results", type=Path, nargs="?", default=Path("results"),
                    help="results root holding runs/ (default results); writes RESULTS/report/")
-    p.add_argument("--x", choices=("non_embedding", "total"), default="non_embedding",
-                   help="parameter axis of the figures and size series (default non_embedding)")
+    p.add_argument("--x", default="params", metavar="{params,total,compute,loss}",
+                   help="x axis of every size series, figure and statistic: non-embedding parameters "
+                   "(default; non_embedding is the same), total parameters, training compute 6·N·D, or "
+                   "held-out loss (bits per byte, lower to the right); runs without a value are left "
+                   "out and named")
     p.add_argument("--scale-x", default=None, metavar="AXES",
                    help="axes of the scale section's figures, comma list of params, steps, "
                    "compute, loss (default: every one with data)")

@@ -2,13 +2,13 @@
 
     from harness.report import build_report
     index_html = build_report("results")            # results/report/index.html
-    build_report("results", x_axis="total")         # x = total parameters instead of non-embedding
+    build_report("results", x_axis="compute")       # x = training compute (or total, loss)
 
 Writes into `<results>/report/`: `index.html` (one page; works offline from a file), `summary.md`
 (verdicts and compact tables for a README) and each figure as `fig-*.png` (120 dpi; `--svg`
 adds an SVG beside each). Layout of this package:
 
-    data.py, analysis.py            shared: runs -> blocks and series; their statistics (pure)
+    axes.py, data.py, analysis.py   shared: the x axis; runs -> blocks and series; their statistics (pure)
     text.py, html.py, plotting.py   shared: number format; HTML pieces; matplotlib helpers
     section.py                      shared: what a section is given (Inputs) and gives (figures, HTML)
     sections/headline.py            the answer first: a headline per task and the verdict matrix
@@ -32,7 +32,8 @@ from pathlib import Path
 
 from harness.io import atomic_write_text
 from harness.report.analysis import SeriesResult, analyze
-from harness.report.data import ScoreCache, XAxis, build_blocks, detail_blocks, load_runs, scale_axis
+from harness.report.axes import scale_axis
+from harness.report.data import ScoreCache, build_blocks, detail_blocks, load_runs
 
 REPORT_DIR = "report"
 __all__ = ["build_report", "figure_files"]
@@ -54,12 +55,16 @@ def _link_prefix(report_dir: Path) -> str:
     return "" if not (REPO / ".git").exists() else relative.as_posix() + "/"
 
 
-def build_report(results_dir: str | os.PathLike[str], x_axis: XAxis = "non_embedding", *, n_boot: int = 1000,
+def build_report(results_dir: str | os.PathLike[str], x_axis: str = "params", *, n_boot: int = 1000,
                  seed: int = 0, svg: bool = False, out: str | os.PathLike[str] | None = None,
                  workers: int | None = None, scale_x: Sequence[str] | None = None) -> Path:
     """Write `<results_dir>/report/` (or `out`) and return the path of its index.html.
 
-    `x_axis`: "non_embedding" (default) or "total" parameters. `n_boot` paired bootstrap
+    `x_axis` of every size series, figure and statistic (`harness.report.axes`): "params"
+    (non-embedding parameters, the default; "non_embedding" is an alias), "total" parameters,
+    "compute" (6·N·D FLOPs) or "loss" (held-out bits per byte; the statistics use 1/bpb, the
+    figures bits per byte with lower loss to the right); a run without a value on it is left out
+    of size series, and named. An unknown name is a HarnessError. `n_boot` paired bootstrap
     resamples (with `seed`) for every emergence statistic. `svg`: an SVG beside every PNG (for
     print; off by default, it doubles the drawing time). Unchanged figures are kept, not redrawn
     (`figure_writer`); changed ones are drawn in `workers` processes (default: the usable CPUs,
@@ -76,7 +81,7 @@ def build_report(results_dir: str | os.PathLike[str], x_axis: XAxis = "non_embed
     axis = scale_axis(x_axis)
     results_dir = Path(results_dir)
     runs = load_runs(results_dir)
-    blocks = build_blocks(runs, x_axis)
+    blocks = build_blocks(runs, axis)
     cache = ScoreCache()
     for run in runs:  # every run's stored scores are read (and checked) once, analysed or not
         cache.table(run)

@@ -4,8 +4,10 @@ A *run* is one summary.json (one model checkpoint on one task at one shot count)
 (task, shots, demonstration labels) form a *block*; inside a block runs are grouped by family
 (the sweep index's "family"; "other" when a model has none, e.g. a hub id), and a group never
 mixes dtypes or boundary conventions ("pythia+bfloat16" is its own group). Each group gives
-  * one size series: every model of the group at its final training step, ordered by
-    parameters (when all sizes share the final step the series says which one);
+  * one size series: every model of the group at its final training step, ordered along the
+    report's x axis (`harness.report.axes`: parameters, training compute or held-out loss; a
+    model without a value there is left out and named in `Block.left_out`; when all sizes share
+    the final step the series says which one);
   * one step series per model with two or more training steps, ordered by step.
 A series of one point is shown in tables and drawn as a marker, never analysed.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,10 +28,10 @@ from harness.emergence import Estimate, split_seed
 from harness.errors import HarnessError
 from harness.index import is_heldout_loss
 from harness.metrics import METRICS
+from harness.report.axes import ScaleAxis, scale_axis
 from harness.results import SCORES_FILE, read_scores
+from harness.scale import training_compute
 
-XAxis = Literal["non_embedding", "total"]
-X_AXES: dict[str, str] = {"non_embedding": "non-embedding parameters", "total": "parameters (total)"}
 OTHER = "other"  # the group of models that belong to no family
 
 # The metrics drawn as panels, by family (rows of a figure); the verdict weighs these.
@@ -61,6 +64,13 @@ class Run:
     demo_labels: str
     n: int
     summary: dict[str, Any]
+    heldout_bpb: float | None = None  # bits per byte of the same weights (`index.join_heldout_loss`)
+    heldout_task: str | None = None  # the text it was measured on: loss/<family>-corpus or loss/reference
+
+    @property
+    def training_compute(self) -> float | None:
+        """6·N·D FLOPs (`harness.scale.training_compute`); None where the tokens seen are unknown."""
+        return training_compute(self.non_embedding_params, self.tokens_seen)
 
     @property
     def metrics(self) -> dict[str, dict[str, Any]]:
@@ -81,8 +91,9 @@ class Run:
         """'pythia-70m@step1000' (what a table row and a series point are called)."""
         return f"{self.model}@{self.revision}"
 
-    def params(self, x_axis: XAxis) -> int:
-        return self.non_embedding_params if x_axis == "non_embedding" else self.total_params
+    def params(self, key: str = "params") -> int:
+        """Total parameters for "total", else non-embedding ones (what orders runs on any axis)."""
+        return self.total_params if key == "total" else self.non_embedding_params
 
     def mean(self, metric: str) -> float:
         """The summary's mean of `metric`, NaN when the run has none."""
@@ -93,7 +104,8 @@ class Run:
 
 @dataclass(frozen=True)
 class Series:
-    """Runs of one group along one scale axis, sorted by `x` (parameters, or training step)."""
+    """Runs of one group along one scale axis, sorted by `x`: training step, or for a size series
+    the position on the report's x axis (parameters, FLOPs, or 1/bits per byte: `ScaleAxis.x`)."""
 
     kind: Literal["size", "step"]
     group: str
@@ -117,6 +129,7 @@ class Block:
     runs: tuple[Run, ...]
     size_series: tuple[Series, ...]
     step_series: tuple[Series, ...]
+    left_out: tuple[str, ...] = ()  # notes naming the models without a position on the x axis
 
     @property
     def setting(self) -> str:
@@ -142,30 +155,6 @@ class Block:
         return [name for name in METRICS if name in present] + sorted(present - set(METRICS))
 
 
-@dataclass(frozen=True)
-class ScaleAxis:
-    """The x axis of size series: which scale (`X_AXES`), its label, each run's value on it.
-
-    What a section is given instead of a bare name, so that an axis added to `X_AXES` (and to
-    `Run.params`) reaches every figure, table and sentence.
-    """
-
-    key: XAxis
-
-    @property
-    def label(self) -> str:
-        return X_AXES[self.key]
-
-    def of(self, run: Run) -> int:
-        return run.params(self.key)
-
-
-def scale_axis(key: str) -> ScaleAxis:
-    if key not in X_AXES:
-        raise HarnessError(f"unknown x axis {key!r}; choose one of {', '.join(X_AXES)}")
-    return ScaleAxis(key)  # type: ignore[arg-type]
-
-
 def slugify(text: str) -> str:
     return "".join(c if c.isalnum() or c in "._-" else "-" for c in text).strip("-")
 
@@ -183,8 +172,11 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def load_runs(results_dir: Path) -> list[Run]:
-    """Every run under `results_dir`/runs, with its model's family, step and tokens seen
-    (`harness.index.family_info`, from the summary alone: the report writes no index)."""
+    """Every run under `results_dir`/runs, with what the index would say of it (`harness.index.row`,
+    from the summary alone: the report writes no index): family, step, tokens seen and held-out
+    bits per byte, joined from the same weights' loss run by `harness.index.join_heldout_loss`."""
+    from harness.index import join_heldout_loss, row
+
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         raise HarnessError(f"no results folder {results_dir}; run `harness eval` or `harness sweep` "
@@ -193,27 +185,36 @@ def load_runs(results_dir: Path) -> list[Run]:
     if not paths:
         raise HarnessError(f"no summaries (runs/**/summary.json) under {results_dir}; run `harness "
                            "eval` or `harness sweep` with --out pointing there first")
-    from harness.index import family_info
-
-    runs = []
+    summaries, records = [], []
     for path in paths:
-        rel = path.parent.relative_to(results_dir).as_posix()
         summary = _read_json(path)
         try:
-            model = summary["model"]
-            entry = family_info(model)
-            runs.append(Run(
-                folder=path.parent, rel_dir=rel, model=model["name"], revision=model["revision"],
-                family=entry.get("family"), step=entry.get("step"), tokens_seen=entry.get("tokens_seen"),
-                total_params=int(model["total_params"]),
-                non_embedding_params=int(model["non_embedding_params"]), dtype=model["dtype"],
-                boundary=model.get("boundary", "natural"), task=summary["task"]["name"],
-                shots=int(summary["shots"]), demo_labels=summary.get("demo_labels", "true"),
-                n=int(summary["n"]), summary=summary))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise HarnessError(f"{path} lacks a field the report needs ({exc}); run `harness rescore "
-                               f"{path.parent}` to rebuild it") from None
-    return runs
+            records.append(row(summary, path.parent.relative_to(results_dir).as_posix()))
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise _lacks(path, exc) from None
+        summaries.append((path, summary))
+    return [_run(path, summary, record)
+            for (path, summary), record in zip(summaries, join_heldout_loss(records))]
+
+
+def _lacks(path: Path, exc: Exception) -> HarnessError:
+    return HarnessError(f"{path} lacks a field the report needs ({exc}); run `harness rescore "
+                        f"{path.parent}` to rebuild it")
+
+
+def _run(path: Path, summary: dict[str, Any], record: dict[str, Any]) -> Run:
+    """A Run from its summary and its index row (`harness.index.row`, losses joined)."""
+    try:
+        return Run(
+            folder=path.parent, rel_dir=record["run_dir"], model=record["model"],
+            revision=record["revision"], family=record.get("family"), step=record.get("step"),
+            tokens_seen=record.get("tokens_seen"), total_params=int(record["total_params"]),
+            non_embedding_params=int(record["non_embedding_params"]), dtype=record["dtype"],
+            boundary=record["boundary"], task=record["task"], shots=int(record["shots"]),
+            demo_labels=record["demo_labels"], n=int(record["n"]), summary=summary,
+            heldout_bpb=record.get("heldout_bpb"), heldout_task=record.get("heldout_task"))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _lacks(path, exc) from None
 
 
 # --------------------------------------------------------------------------------------
@@ -232,9 +233,32 @@ def _final(runs: Sequence[Run]) -> Run:
     return max(runs, key=lambda run: (run.step is None, run.step or 0, run.revision))
 
 
-def _size_series(group: str, runs: Sequence[Run], x_axis: XAxis) -> Series:
-    finals = sorted((_final(model_runs) for model_runs in _by(runs, lambda r: r.model).values()),
-                    key=lambda run: (run.params(x_axis), run.model))
+def _placed(group: str, finals: Sequence[Run], axis: ScaleAxis) -> tuple[list[Run], tuple[str, ...]]:
+    """The checkpoints with a position on `axis`, sorted by it, and notes naming those left out.
+
+    Bits per byte measured on different texts do not compare: on the loss axis a series keeps
+    the text most of its models were measured on."""
+    placed = [run for run in finals if axis.x(run) is not None]
+    notes = []
+    missing = sorted(run.label for run in finals if axis.x(run) is None)
+    if missing:
+        notes.append(f"{group}: {', '.join(missing)} left out of the size series ({axis.missing})")
+    texts = Counter(run.heldout_task for run in placed) if axis.key == "loss" else Counter()
+    if len(texts) > 1:
+        text = max(texts, key=lambda t: (texts[t], str(t)))
+        other = sorted(run.label for run in placed if run.heldout_task != text)
+        placed = [run for run in placed if run.heldout_task == text]
+        notes.append(f"{group}: {', '.join(other)} left out of the size series (held-out loss measured "
+                     f"on another text than {text}; bits per byte on different texts do not compare)")
+    return sorted(placed, key=lambda run: (axis.x(run), run.model)), tuple(notes)
+
+
+def _size_series(group: str, runs: Sequence[Run], axis: ScaleAxis) -> tuple[Series | None, tuple[str, ...]]:
+    """The group's size series on `axis` (None when no model has a position on it), and notes
+    naming the models left out."""
+    finals, notes = _placed(group, [_final(same) for same in _by(runs, lambda r: r.model).values()], axis)
+    if not finals:
+        return None, notes
     steps = {run.revision for run in finals}
     if len(finals) == 1:
         name, title = finals[0].label, finals[0].label
@@ -245,7 +269,7 @@ def _size_series(group: str, runs: Sequence[Run], x_axis: XAxis) -> Series:
     else:
         name, title = group, f"{group} sizes, each at its final checkpoint"
     return Series("size", group, name, title, tuple(finals),
-                  tuple(float(run.params(x_axis)) for run in finals))
+                  tuple(float(axis.x(run)) for run in finals)), notes  # type: ignore[arg-type]
 
 
 def _step_series(group: str, model: str, runs: Sequence[Run]) -> Series | None:
@@ -262,34 +286,39 @@ def _step_series(group: str, model: str, runs: Sequence[Run]) -> Series | None:
                   tuple(float(run.step) for run in ordered))  # type: ignore[arg-type]
 
 
-def build_blocks(runs: Sequence[Run], x_axis: XAxis = "non_embedding") -> list[Block]:
-    """Runs grouped into blocks (task, shots, labels) and series, in a stable order.
+def build_blocks(runs: Sequence[Run], x_axis: str | ScaleAxis = "params") -> list[Block]:
+    """Runs grouped into blocks (task, shots, labels) and series, in a stable order; size series
+    along `x_axis` (`harness.report.axes`), leaving out the models without a position on it.
 
     Held-out loss runs are left out: they measure a model's scale (the index joins them as
-    `heldout_bpb`, drawn by the scale section), not an ability whose emergence is judged."""
-    scale_axis(x_axis)  # an unknown axis is one clear error
-    blocks = []
+    `heldout_bpb`, an x axis here), not an ability whose emergence is judged."""
+    axis = x_axis if isinstance(x_axis, ScaleAxis) else scale_axis(x_axis)  # unknown: one clear error
     keyed = _by([r for r in runs if not is_heldout_loss(r.task)],
                 lambda r: (r.task, r.shots, r.demo_labels))
-    for (task, shots, labels), block_runs in sorted(keyed.items(), key=lambda kv: _task_order(kv[0])):
-        groups = _by(block_runs, lambda r: r.group)
-        names = sorted(groups, key=lambda g: (g.startswith(OTHER), g))
-        size_series = tuple(_size_series(g, groups[g], x_axis) for g in names)
-        step_series = []
-        for g in names:
-            models = _by(groups[g], lambda r: r.model)
-            for model in sorted(models, key=lambda m: (models[m][0].params(x_axis), m)):
-                base, seed = split_seed(model)
-                if seed is not None and base in models:
-                    continue  # a seed variant is the band of its unseeded model's series
-                series = _step_series(g, model, models[model])
-                if series is not None:
-                    step_series.append(series)
-        ordered = tuple(sorted(block_runs, key=lambda r: (r.group.startswith(OTHER), r.group,
-                                                          r.params(x_axis), r.model, r.step or 0,
-                                                          r.revision)))
-        blocks.append(Block(task, shots, labels, ordered, size_series, tuple(step_series)))
-    return blocks
+    return [_block(key, block_runs, axis)
+            for key, block_runs in sorted(keyed.items(), key=lambda kv: _task_order(kv[0]))]
+
+
+def _block(key: tuple[str, int, str], block_runs: Sequence[Run], axis: ScaleAxis) -> Block:
+    groups = _by(block_runs, lambda r: r.group)
+    names = sorted(groups, key=lambda g: (g.startswith(OTHER), g))
+    size_series, left_out = [], []
+    for g in names:
+        series, notes = _size_series(g, groups[g], axis)
+        size_series += [series] if series is not None else []
+        left_out += notes
+    step_series = []
+    for g in names:
+        models = _by(groups[g], lambda r: r.model)
+        for model in sorted(models, key=lambda m: (models[m][0].params(axis.key), m)):
+            base, seed = split_seed(model)
+            if seed is not None and base in models:
+                continue  # a seed variant is the band of its unseeded model's series
+            step = _step_series(g, model, models[model])
+            step_series += [step] if step is not None else []
+    ordered = tuple(sorted(block_runs, key=lambda r: (r.group.startswith(OTHER), r.group, r.params(axis.key),
+                                                      r.model, r.step or 0, r.revision)))
+    return Block(*key, ordered, tuple(size_series), tuple(step_series), tuple(left_out))
 
 
 _OPERATIONS = ("addition", "subtraction", "multiplication", "division")

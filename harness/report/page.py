@@ -18,6 +18,7 @@ from harness import __version__
 from harness.emergence import ALPHA, CONCLUSION_RULES, SHAPE_RULES
 from harness.emergence.extrapolation import LINEAR_FIT, LOGISTIC_FIT, PREDICT_SHARE
 from harness.metrics import METRICS
+from harness.report.axes import ScaleAxis
 from harness.report.data import Block, Run
 from harness.report.html import table
 from harness.report.page_data import packed_section, page_data, render_data
@@ -129,14 +130,15 @@ def _conclusion_rules() -> str:
     return "".join(f"<li><i>{esc(rule.conclusion)}</i>: {esc(rule.text)}</li>" for rule in CONCLUSION_RULES)
 
 
-def _method(n_boot: int, seed: int) -> str:
+def _method(n_boot: int, seed: int, axis: ScaleAxis) -> str:
     return (
         "<h2 id=\"method\">How to read this</h2><ul>"
         "<li><b>B</b> (breakthroughness, BIG-bench appendix): overall change divided by the root median "
         "squared step between successive models; a straight line over n points has B = n − 1. "
         "<code>inf</code>: the curve sits still, then jumps (most successive steps are exactly 0).</li>"
-        "<li><b>R²</b>: straight-line fit of the value against log10(parameters), or log10(step + 1) for "
-        "training steps. <b>τ</b>: Kendall's tau-b between scale order and value (1: always improving).</li>"
+        f"<li><b>R²</b>: straight-line fit of the value against {esc(axis.statistic)} for size series, "
+        "or log10(step + 1) for training steps. <b>τ</b>: Kendall's tau-b between scale order and value "
+        "(1: always improving).</li>"
         f"<li>Intervals: {1 - ALPHA:.0%} percentile bootstrap over examples, {n_boot} resamples (seed "
         f"{seed}), <i>paired</i>: one resample of the examples for every model and metric. "
         "Lower-is-better metrics are negated before B and τ, so improvement is positive.</li>"
@@ -153,9 +155,10 @@ def _method(n_boot: int, seed: int) -> str:
         f"{PREDICT_SHARE:g} of the series' range. Mirage fit: the share of exact match's rise from the "
         "smallest to the largest model that p_tok<sup>L</sup> (mean p_tok to the mean answer length) "
         "predicts, with a paired bootstrap CI.</li>"
-        "<li>Series: a family's sizes at their final checkpoint (against parameters), and each size over "
-        "its training checkpoints. Models without a family form the group <i>other</i>. Figures: metrics "
-        "bounded in [0, 1] keep the full range; dashed grey lines are chance levels.</li></ul>")
+        f"<li>Series: a family's sizes at their final checkpoint (against {esc(axis.label)}; a model "
+        "without a value on that axis is left out and named), and each size over its training "
+        "checkpoints. Models without a family form the group <i>other</i>. Figures: metrics bounded "
+        "in [0, 1] keep the full range; dashed grey lines are chance levels.</li></ul>")
 
 
 def render_nav(blocks: Sequence[Block], sections: Sequence[tuple[str, str]]) -> str:
@@ -178,8 +181,7 @@ def _data_block(gathered: Gathered, inputs: Inputs) -> str:
     """Every run and value, and what a section adds for its script-drawn tables."""
     present = {name for block in inputs.blocks for name in block.metrics()}
     metrics = [name for name in METRICS if name in present] + sorted(present - set(METRICS))
-    data = page_data(inputs.runs, metrics, inputs.axis.key)
-    data["x_label"] = inputs.axis.label
+    data = page_data(inputs.runs, metrics, inputs.axis)
     data.update(sizes.data(gathered.sizes, inputs))
     data.update(headline.data(gathered.top))
     return render_data(data)
@@ -223,7 +225,7 @@ Latest run scored {esc(info.latest_scored)}; page by harness {esc(__version__)}
 {"".join(packed_section(section.html, f"packed-{section.anchor}") for section in shown)}
 <h2 id="provenance">Provenance</h2>
 {_provenance(runs)}
-{_method(inputs.n_boot, inputs.seed)}
+{_method(inputs.n_boot, inputs.seed, inputs.axis)}
 {_data_block(gathered, inputs)}{explored.scripts}<script>{PAGE_SCRIPT}</script>
 </body></html>
 """

@@ -24,7 +24,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from harness.report.data import Run, XAxis
+from harness.report.axes import ScaleAxis
+from harness.report.data import Run
 from harness.report.text import format_value
 
 DATA_ID = "report-data"
@@ -65,13 +66,29 @@ def _levels(values: list[Any]) -> dict[str, list[Any]]:
 REPEATED = ("model", "revision", "group", "task", "labels", "limit", "device", "commit")
 
 
-def run_columns(runs: Sequence[Run], x_axis: XAxis) -> dict[str, Any]:
-    """One list per field of the runs, in the runs' order; repeated strings as levels and codes."""
-    columns = _plain_columns(runs, x_axis)
+def run_columns(runs: Sequence[Run], axis: ScaleAxis) -> dict[str, Any]:
+    """One list per field of the runs, in the runs' order; repeated strings as levels and codes.
+    Each scale axis is a column: "params" (`axis`'s parameter count: total for the "total" axis,
+    else non-embedding), "compute" (6·N·D FLOPs) and "bpb" (held-out bits per byte), null where a
+    run has none (`ScaleAxis.value`: a compute of 0 at step 0 too); `x_columns` says which one the
+    tables print."""
+    columns = _plain_columns(runs, axis)
     return {name: _levels(values) if name in REPEATED else values for name, values in columns.items()}
 
 
-def _plain_columns(runs: Sequence[Run], x_axis: XAxis) -> dict[str, list[Any]]:
+# The page's column of each x axis, and how its script prints it (`ScaleAxis.cell`'s digits)
+X_COLUMNS = {"params": ("params", "count"), "total": ("params", "count"), "compute": ("compute", "flops"),
+             "loss": ("bpb", "bpb")}
+_COMPUTE, _LOSS = ScaleAxis("compute"), ScaleAxis("loss")  # null where a log axis has no place for a run
+
+
+def x_columns(axis: ScaleAxis) -> dict[str, str]:
+    """What the page's script needs to print the x axis: its label, column and number format."""
+    column, number_format = X_COLUMNS[axis.key]
+    return {"x_label": axis.label, "x_column": column, "x_format": number_format}
+
+
+def _plain_columns(runs: Sequence[Run], axis: ScaleAxis) -> dict[str, list[Any]]:
     def provenance(run: Run) -> dict[str, Any]:
         return run.summary.get("provenance", {})
 
@@ -80,7 +97,9 @@ def _plain_columns(runs: Sequence[Run], x_axis: XAxis) -> dict[str, list[Any]]:
         "model": [run.model for run in runs], "revision": [run.revision for run in runs],
         "group": [run.group for run in runs], "task": [run.task for run in runs],
         "shots": [run.shots for run in runs], "labels": [run.demo_labels for run in runs],
-        "x": [run.params(x_axis) for run in runs], "step": [run.step for run in runs],
+        "params": [run.params(axis.key) for run in runs], "step": [run.step for run in runs],
+        "compute": [_COMPUTE.value(run) for run in runs],
+        "bpb": [printed(_LOSS.value(run)) for run in runs],
         "n": [run.n for run in runs],
         "limit": [run.summary.get("settings", {}).get("limit") for run in runs],
         "device": [run.summary.get("settings", {}).get("device") for run in runs],
@@ -90,9 +109,9 @@ def _plain_columns(runs: Sequence[Run], x_axis: XAxis) -> dict[str, list[Any]]:
     }
 
 
-def page_data(runs: Sequence[Run], metrics: Sequence[str], x_axis: XAxis) -> dict[str, Any]:
-    """The runs' columns and, per metric, each run's printed values."""
-    return {"runs": run_columns(runs, x_axis),
+def page_data(runs: Sequence[Run], metrics: Sequence[str], axis: ScaleAxis) -> dict[str, Any]:
+    """The runs' columns, the x axis (`x_columns`) and, per metric, each run's printed values."""
+    return {"runs": run_columns(runs, axis), **x_columns(axis),
             "values": {metric: [_entry(run, metric) for run in runs] for metric in metrics}}
 
 

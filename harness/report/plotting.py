@@ -2,10 +2,12 @@
 
 Colours: Okabe & Ito's colour-blind-safe palette, with a distinct marker per line. Error bars
 are 95% CIs; a dashed grey line marks a metric's chance level. Metrics bounded in [0, 1] keep
-that full range, so a change of 0.02 does not look like a jump. Size axes that span under two
-decades are ticked at every model's size; when saved, a tick label that would overlap its
-neighbour moves to a second line (`stagger_x_labels`). Figures are saved as PNG at 120 dpi and,
-on demand, SVG. Imported only when a report draws (sections import it inside their `draw`).
+that full range, so a change of 0.02 does not look like a jump. Size axes (parameters, FLOPs,
+or held-out loss drawn as 1/bits per byte and labelled in bits per byte, lower to the right)
+that span under two decades are ticked at every model's position; when saved, a tick label
+that would overlap its neighbour moves to a second line (`stagger_x_labels`). Figures are
+saved as PNG at 120 dpi and, on demand, SVG. Imported only when a report draws (sections
+import it inside their `draw`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from matplotlib.ticker import Formatter, FuncFormatter, MaxNLocator
 
 from harness.emergence import Estimate, SeedBand
 from harness.metrics import METRICS
+from harness.report.axes import ScaleAxis
 from harness.report.data import Run, Series, summary_value
 from harness.report.text import human
 
@@ -99,9 +102,11 @@ def draw_chance(ax, runs: Sequence[Run], metric: str) -> bool:
     return chance is not None
 
 
-def set_x(ax, kind: str, xs: Sequence[float] = ()) -> None:
-    """Log parameters (ticks at the models' sizes when they span under two decades); `kind`
-    "steps": symlog training steps (step 0 stays on the axis)."""
+def set_x(ax, kind: str, xs: Sequence[float] = (), axis: ScaleAxis | None = None) -> None:
+    """A log size axis (ticks at the models' positions when they span under two decades),
+    labelled as `axis` prints its ticks (default: parameter counts; FLOPs; bits per byte, where
+    x = 1/bpb puts lower loss to the right); `kind` "steps": symlog training steps (step 0 stays
+    on the axis)."""
     if kind == "steps":
         ax.set_xscale("symlog", linthresh=1, linscale=0.5)
         last = max(xs, default=1.0)
@@ -111,7 +116,8 @@ def set_x(ax, kind: str, xs: Sequence[float] = ()) -> None:
         sizes = sorted({x for x in xs if x > 0})
         if sizes and math.log10(sizes[-1] / sizes[0]) < 2:
             ax.set_xticks(sizes)  # labels that would collide are staggered when saved (`stagger_x_labels`)
-    ax.xaxis.set_major_formatter(FuncFormatter(human))
+    tick = axis.tick if axis is not None and kind != "steps" else human
+    ax.xaxis.set_major_formatter(FuncFormatter(tick))
     ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, p: ""))
 
 

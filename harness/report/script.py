@@ -37,6 +37,8 @@ PAGE_SCRIPT = r"""
     return v.toFixed(3);
   };
   const count = v => v === null || v === undefined ? '–' : Math.trunc(v).toLocaleString('en-US');
+  const flops = v => v === null || v === undefined ? '–' : v.toExponential(1).replace('e+', 'e');
+  const xcell = i => ({count, flops, bpb: fmt})[data.x_format](runs[data.x_column][i]);  // ScaleAxis.cell
   const wrap = name => esc(name).replace(/_/g, '_<wbr>');
   const table = (head, rows) =>
     `<table class="n2"><thead><tr>${head}</tr></thead><tbody>${rows.join('')}</tbody></table>`;
@@ -47,7 +49,7 @@ PAGE_SCRIPT = r"""
     const head = `<th>model</th><th>family</th><th>${esc(data.x_label)}</th><th>n</th>`
       + metrics.map(m => `<th data-metric="${esc(m)}">${wrap(m)}</th>`).join('');
     const rows = ids.map(i => `<tr data-run="${i}"><td>${esc(runs.label[i])}</td>`
-      + `<td>${esc(runs.group[i])}</td><td>${count(runs.x[i])}</td><td>${runs.n[i]}</td>`
+      + `<td>${esc(runs.group[i])}</td><td>${xcell(i)}</td><td>${runs.n[i]}</td>`
       + metrics.map(m => {
         const e = data.values[m][i];
         return e ? `<td>${fmt(e[0])}<i>[${fmt(e[1])}, ${fmt(e[2])}]</i></td>` : '<td>–</td>';
@@ -60,7 +62,7 @@ PAGE_SCRIPT = r"""
                      'predicted p_tok<sup>L</sup>', 'mean of per-example p<sup>L</sup>',
                      'observed − predicted'];
     const rows = el.dataset.mirage.split(',').map(i => `<tr data-run="${i}"><td>${esc(runs.label[i])}</td>`
-      + `<td>${count(runs.x[i])}</td>` + (data.mirage[i] || []).map(v => `<td>${fmt(v)}</td>`).join('')
+      + `<td>${xcell(i)}</td>` + (data.mirage[i] || []).map(v => `<td>${fmt(v)}</td>`).join('')
       + '</tr>');
     el.innerHTML = table(columns.map(c => `<th>${c}</th>`).join(''), rows).replace(' class="n2"', '');
   }
@@ -87,7 +89,8 @@ PAGE_SCRIPT = r"""
     runs.dir.forEach((dir, i) => {
       const row = {task: runs.task[i], shots: runs.shots[i], labels: runs.labels[i], model: runs.label[i],
                    size_line: `${runs.group[i]} @ ${runs.revision[i]}`, step_line: runs.model[i],
-                   x_params: runs.x[i], x_step: (runs.step[i] || 0) + 1};
+                   x_params: runs.params[i], x_step: (runs.step[i] || 0) + 1,
+                   x_compute: runs.compute[i], x_bpb: num(runs.bpb[i])};
       let any = false;
       for (const m of metrics) {
         const e = (data.values[m] || [])[i];

@@ -20,7 +20,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from harness.report.analysis import SeriesResult
-from harness.report.data import Block, Run, ScaleAxis, ScoreCache
+from harness.report.axes import ScaleAxis
+from harness.report.data import Block, Run, ScoreCache
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,11 @@ from typing import TYPE_CHECKING
 from harness.calibration import ECE_BINS, reliability_bins_from_pieces
 from harness.emergence import Estimate
 from harness.metrics import PIECES
+from harness.report.axes import ScaleAxis
 from harness.report.data import Block, Run, ScoreCache, Series, has_values, slugify, summary_value
 from harness.report.html import figures_html, metric_header, sentences_html, table, value_cell
 from harness.report.section import Drawn, FigureFile, Figures, Inputs, PageSection
-from harness.report.text import esc, format_count, format_value, value_text, wrap
+from harness.report.text import esc, format_value, value_text, wrap
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -232,7 +233,7 @@ def reliability_figure(calibration: CalibrationBlock, max_cols: int = 6) -> Figu
     return fig
 
 
-def trend_figure(trend: CalibrationTrend, axis_label: str) -> Figure | None:
+def trend_figure(trend: CalibrationTrend, axis: ScaleAxis) -> Figure | None:
     """ECE and Brier with CIs against size, one panel per block (subtask)."""
     from harness.report import plotting as plot
 
@@ -246,18 +247,18 @@ def trend_figure(trend: CalibrationTrend, axis_label: str) -> Figure | None:
                          color=plot.OKABE_ITO[0], marker="o")
         plot.draw_series(ax, series, "brier_score", "brier_score", color=plot.OKABE_ITO[1], marker="s",
                          linestyle="--")
-        plot.set_x(ax, "params", series.x)
+        plot.set_x(ax, "params", series.x, axis)
         plot.set_y(ax, "brier_score")
         ax.set_title(f"{plot.subtask_title(block.task) if len(cells) > 1 else block.task}, {block.setting}",
                      fontsize=9)
         if cell % n_cols == 0:
             ax.set_ylabel("lower = better")
         if cell >= len(cells) - n_cols:
-            ax.set_xlabel(axis_label)
+            ax.set_xlabel(axis.label)
     plot.legend_below(fig, grid)
     first = cells[0]
     plot.wrapped_title(fig, f"{first.block.top_task}, {first.series.group}: ECE and Brier against "
-                       f"{axis_label}, per subtask and setting")
+                       f"{axis.label}, per subtask and setting")
     return fig
 
 
@@ -267,7 +268,7 @@ def draw(trends: Sequence[CalibrationTrend], writer: FigureWriter, inputs: Input
     for trend in trends:
         first = trend.members[0]
         stem = f"fig-calibration-{trend.slug}"
-        writer.write(stem, trend_figure, trend, inputs.axis.label)
+        writer.write(stem, trend_figure, trend, inputs.axis)
         caption = f"{first.block.top_task}, {first.series.group}: ECE and Brier score against size, per " \
                   "subtask and setting"
         drawn.append(Drawn(trend, FigureFile(stem, caption)))
@@ -290,9 +291,9 @@ def _table(calibration: CalibrationBlock, inputs: Inputs) -> str:
     counts = {panel.run.label: panel.n for panel in calibration.panels}
     header = ["model", inputs.axis.label, "n in bins", *(metric_header(m, wrap(m)) for m in TABLE_METRICS)]
     series = calibration.series
-    rows = [[esc(run.label), format_count(x), str(counts.get(run.label, "–")),
+    rows = [[esc(run.label), inputs.axis.cell(run), str(counts.get(run.label, "–")),
              *(value_cell(run, m, inputs.run_ids) for m in TABLE_METRICS)]
-            for run, x in zip(series.runs, series.x)]
+            for run in series.runs]
     return table(header, rows)
 
 

@@ -1,11 +1,16 @@
 """The explorer: one interactive Vega-Lite chart (through Altair) for everything the headlines omit.
 
-The reader picks task, metric, x axis (parameters, or training step), shots and demonstration
-labels from drop-downs; each line is a family's sizes at one checkpoint (x = parameters) or
-one model over its checkpoints (x = step), with 95% CI bars, the chance level as a dashed
-rule, and tooltips with model, n, mean and CI. The chart is compiled to a Vega spec when the
-page is built; its data are the page's JSON block (the summaries' means and CIs, the numbers of
-the tables), which the page's script hands to vega-embed: the page works offline from a file.
+The reader picks task, metric, x axis (parameters, training step, training compute or held-out
+loss), shots and demonstration labels from drop-downs; each line is a family's sizes at one
+checkpoint (x = parameters) or one model over its checkpoints (x = step, compute or loss: on
+the last two every checkpoint of every size is a point, so an early checkpoint of a large model
+and a late one of a small model meet at equal compute or equal loss), with 95% CI bars, the
+chance level as a dashed rule, and tooltips with model, n, mean and CI. Held-out loss is drawn
+in bits per byte on a reversed axis (lower loss to the right); a run without a value on the
+chosen axis (compute where the training tokens are unknown, loss without a loss run) is not drawn.
+The chart is compiled to a Vega spec when the page is built; its data are the page's JSON
+block (the summaries' means and CIs, the numbers of the tables), which the page's script hands
+to vega-embed: the page works offline from a file.
 
 Altair and vl-convert-python (which carries the Vega bundle) are imported only here, when a
 report is built; without them the page says how to get the explorer.
@@ -26,7 +31,11 @@ from harness.report.page_data import pack
 # every metric); more would multiply the inlined data.
 EXPLORER_METRICS = ("exact_str_match", "multiple_choice_grade", "target_logprob", "correct_choice_prob",
                     "digit_accuracy", "token_edit_distance")
-X_CHOICES = {"parameters": "x_params", "training step": "x_step"}
+# Each x axis: the row field it reads (the page's script fills them) and what joins its points
+X_CHOICES = {"parameters": ("x_params", "size_line"), "training step": ("x_step", "step_line"),
+             "training compute": ("x_compute", "step_line"),
+             "held-out loss (bits per byte)": ("x_bpb", "step_line")}
+REVERSED = "held-out loss (bits per byte)"  # lower loss to the right, as in the report's figures
 INSTALL_HINT = 'pip install -e ".[report]"'
 
 
@@ -40,6 +49,14 @@ def _select(name: str, options: Sequence[Any], label: str):
     import altair as alt
 
     return alt.param(name=name, value=options[0], bind=alt.binding_select(options=list(options), name=label))
+
+
+def _choose(part: int) -> str:
+    """A Vega expression: the row field of the chosen x axis (`part` 0) or its line (1)."""
+    expression = f"datum.{X_CHOICES['parameters'][part]}"
+    for name, fields in reversed(list(X_CHOICES.items())[1:]):
+        expression = f"xaxis == '{name}' ? datum.{fields[part]} : {expression}"
+    return expression
 
 
 def explorer_chart(runs: Sequence[Run]):
@@ -59,11 +76,12 @@ def explorer_chart(runs: Sequence[Run]):
     base = alt.Chart(alt.Data(name="runs")).transform_filter(
         "datum.task == task && datum.shots == shots && datum.labels == labels && isArray(datum[metric])"
     ).transform_calculate(
-        x="xaxis == 'parameters' ? datum.x_params : datum.x_step",
-        line="xaxis == 'parameters' ? datum.size_line : datum.step_line",
+        x=_choose(0), line=_choose(1),
         mean="datum[metric][0]", lo="datum[metric][1]", hi="datum[metric][2]", n="datum[metric][3]",
-        chance="datum[metric][4]")
-    x = alt.X("x:Q", scale=alt.Scale(type="log"), title="parameters, or training step + 1 (log)")
+        chance="datum[metric][4]").transform_filter("isValid(datum.x) && datum.x > 0")
+    x = alt.X("x:Q", scale=alt.Scale(type="log", reverse=alt.ExprRef(f"xaxis == '{REVERSED}'")),
+              title="parameters, training step + 1, training compute (FLOPs) or held-out bits per byte "
+                    "(log; loss reversed: lower to the right)")
     tooltip = [alt.Tooltip("model:N"), alt.Tooltip("n:Q"), alt.Tooltip("mean:Q"),
                alt.Tooltip("lo:Q", title="CI low"), alt.Tooltip("hi:Q", title="CI high")]
     lines = base.mark_line(point=True).encode(x=x, y=alt.Y("mean:Q", title="mean (95% CI)"),

@@ -19,10 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 from harness.emergence import MetricVerdict, SeriesAnalysis
 from harness.report.analysis import SeriesResult
+from harness.report.axes import ScaleAxis
 from harness.report.data import PANEL_METRICS, Block, Series
 from harness.report.html import figures_html
 from harness.report.section import Drawn, FigureFile, Figures, Inputs
-from harness.report.text import anchor, esc, human
+from harness.report.text import anchor, esc
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -71,10 +72,10 @@ def headline_task(block: Block) -> str:
     return f"{block.top_task}@{variant}" if variant else block.top_task
 
 
-def _x_label(series: Series, value: float) -> str:
+def _x_label(series: Series, value: float, axis: ScaleAxis) -> str:
     if series.kind == "step":
         return f"step {int(value) - 1:,}"  # step series are analysed against step + 1
-    return human(value)
+    return axis.phrase(value)
 
 
 def _decisive(results: Sequence[SeriesResult]) -> SeriesResult | None:
@@ -92,28 +93,30 @@ def _lone(results: Sequence[SeriesResult]) -> SeriesResult | None:
     return next((r for r in results if r.series.kind == "size"), None)
 
 
-def metric_phrase(name: str, analysis: SeriesAnalysis, shape: MetricVerdict, series: Series) -> str:
-    """'exact_str_match jumps from 0.00 to 0.47 between 224k and 595k (B = 13 [4.8, inf])'."""
+def metric_phrase(name: str, analysis: SeriesAnalysis, shape: MetricVerdict, series: Series,
+                  axis: ScaleAxis) -> str:
+    """'exact_str_match jumps from 0.00 to 0.47 between 224k and 595k parameters (B = 13 [4.8, inf])';
+    a size series' points are named on `axis` ('1.2e15 FLOPs', '0.873 bits per byte')."""
     values = analysis.point_values
     words = _WORDS.get(shape.shape, shape.shape)
     if shape.shape in ("jump", "drop"):
         i, j = shape.breakthrough.jump_between
         return (f"{name} {words} from {values[i]:.2f} to {values[j]:.2f} between "
-                f"{_x_label(series, analysis.x[i])} and {_x_label(series, analysis.x[j])}"
-                f"{' parameters' if series.kind == 'size' else ''} "
+                f"{_x_label(series, analysis.x[i], axis)} and {_x_label(series, analysis.x[j], axis)}"
+                f"{' ' + axis.unit if series.kind == 'size' else ''} "
                 f"(B = {analysis.b.format()}, J = {analysis.share.format(2)})")
     if shape.shape == "flat":
         return f"{name} {words} ({min(values):.2f} to {max(values):.2f})"
     return f"{name} {words} from {values[0]:.2f} to {values[-1]:.2f} (tau = {analysis.tau.format(2)})"
 
 
-def _sentence(result: SeriesResult, metrics: Sequence[str]) -> str:
+def _sentence(result: SeriesResult, metrics: Sequence[str], axis: ScaleAxis) -> str:
     series = result.series
     if not result.analyses:
         run = series.runs[0]
         values = ", ".join(f"{m} {run.mean(m):.2f}" for m in metrics)
         return f"One model only ({run.label}): {values}; no curve, no verdict."
-    phrases = [metric_phrase(m, result.analyses[m], result.shapes[m], series)
+    phrases = [metric_phrase(m, result.analyses[m], result.shapes[m], series, axis)
                for m in metrics if m in result.analyses]
     what = f"{series.title}, {len(series.runs)} points"
     conclusion = result.verdict.conclusion if result.verdict is not None else "no verdict"
@@ -145,7 +148,7 @@ def _rank_pair(pair: tuple[Block, SeriesResult]) -> tuple:
 
 
 def headlines(blocks: Sequence[Block], results: dict[str, tuple[SeriesResult, ...]],
-              detail: frozenset[str] | set[str]) -> list[Headline]:
+              detail: frozenset[str] | set[str], axis: ScaleAxis) -> list[Headline]:
     """One headline per top task, in page order: its detail settings' most decisive series."""
     candidates: dict[str, list[tuple[Block, SeriesResult]]] = {}
     for block in blocks:
@@ -158,7 +161,7 @@ def headlines(blocks: Sequence[Block], results: dict[str, tuple[SeriesResult, ..
     for task, pairs in candidates.items():
         block, result = max(pairs, key=_rank_pair)
         metrics = _panel_metrics(result)
-        found.append(Headline(task, block, result, metrics, _sentence(result, metrics)))
+        found.append(Headline(task, block, result, metrics, _sentence(result, metrics, axis)))
     return found
 
 
@@ -187,7 +190,7 @@ class Top:
 
 
 def gather(inputs: Inputs) -> Top:
-    return Top(tuple(headlines(inputs.blocks, dict(inputs.results), inputs.detail)),
+    return Top(tuple(headlines(inputs.blocks, dict(inputs.results), inputs.detail, inputs.axis)),
                tuple(matrix_rows(inputs.blocks, dict(inputs.results))))
 
 
@@ -197,7 +200,7 @@ def gather(inputs: Inputs) -> Top:
 HEADLINE_PANEL_IN = (1.75, 1.9)  # width per panel, height: small enough that four fit the first screen
 
 
-def headline_figure(series: Series, metrics: Sequence[str], axis_label: str) -> Figure | None:
+def headline_figure(series: Series, metrics: Sequence[str], axis: ScaleAxis) -> Figure | None:
     """The decisive figure of a task: one small panel per metric family, side by side, CIs and chance."""
     from harness.report import plotting as plot
 
@@ -211,10 +214,10 @@ def headline_figure(series: Series, metrics: Sequence[str], axis_label: str) -> 
     for ax, metric in zip(grid, metrics):
         plot.draw_series(ax, series, metric, **plot.style_of(0))
         chance |= plot.draw_chance(ax, series.runs, metric)
-        plot.set_x(ax, kind, series.x)
+        plot.set_x(ax, kind, series.x, axis)
         plot.set_y(ax, metric)
         ax.set_title(plot.metric_title(metric), fontsize=9)
-        ax.set_xlabel("training step" if kind == "steps" else axis_label, fontsize=8)
+        ax.set_xlabel("training step" if kind == "steps" else axis.label, fontsize=8)
         ax.tick_params(labelsize=7.5)
     fig.suptitle(f"{series.title}" + ("; dashed: chance" if chance else ""), fontsize=8.5)
     return fig
@@ -224,7 +227,7 @@ def draw(top: Top, writer: FigureWriter, inputs: Inputs) -> list[Drawn]:
     drawn = []
     for item in top.headlines:
         stem = f"fig-headline-{item.block.slug}"
-        writer.write(stem, headline_figure, item.series, item.metrics, inputs.axis.label)
+        writer.write(stem, headline_figure, item.series, item.metrics, inputs.axis)
         drawn.append(Drawn(item, FigureFile(stem, f"{item.task}: {', '.join(item.metrics)} against scale, "
                                             "95% CIs")))
     return drawn

@@ -14,10 +14,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from harness.report.axes import ScaleAxis
 from harness.report.data import Run, Series, has_values, slugify, summary_value
 from harness.report.html import figures_html, metric_header, sentences_html, table, value_cell
 from harness.report.section import Drawn, FigureFile, Figures, Inputs, PageSection, sentences_markdown
-from harness.report.text import esc, format_count, value_text, wrap
+from harness.report.text import esc, value_text, wrap
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -119,7 +120,7 @@ def gather(inputs: Inputs) -> tuple[RelabelComparison, ...]:
 # Figures
 
 
-def relabel_figure(comparison: RelabelComparison, axis_label: str) -> Figure:
+def relabel_figure(comparison: RelabelComparison, axis: ScaleAxis) -> Figure:
     from harness.report import plotting as plot
 
     colors = {"true": plot.OKABE_ITO[0], "flipped": plot.OKABE_ITO[1], "unrelated": plot.OKABE_ITO[2]}
@@ -138,9 +139,9 @@ def relabel_figure(comparison: RelabelComparison, axis_label: str) -> Figure:
             plot.draw_series(right, series, accuracy, f"{mode} labels",
                              linestyle="-" if mode == "true" else "--", **style)
         for ax, name in ((left, metric), (right, accuracy)):
-            plot.set_x(ax, "params", xs)
+            plot.set_x(ax, "params", xs, axis)
             plot.set_y(ax, name)
-            ax.set_xlabel(axis_label)
+            ax.set_xlabel(axis.label)
         left.set_title(f"{metric}: follows the relabelled demonstrations")
         right.set_title(f"{accuracy} (accuracy), {comparison.shots}-shot")
     plot.legend_below(fig, grid)
@@ -153,7 +154,7 @@ def draw(comparisons: Sequence[RelabelComparison], writer: FigureWriter, inputs:
     drawn = []
     for comparison in comparisons:
         stem = f"fig-relabel-{comparison.slug}"
-        writer.write(stem, relabel_figure, comparison, inputs.axis.label)
+        writer.write(stem, relabel_figure, comparison, inputs.axis)
         drawn.append(Drawn(comparison, FigureFile(stem, f"{comparison.task} ({comparison.shots}-shot), "
                                                   f"{comparison.group}: relabelled demonstrations")))
     return drawn
@@ -172,7 +173,7 @@ def _table(comparison: RelabelComparison, inputs: Inputs) -> str:
         header += [metric_header(accuracy, f"{wrap(accuracy)}<br>{mode} labels") for mode in modes]
     rows, ids = [], inputs.run_ids
     for run, by_mode in comparison.rows():
-        row = [esc(run.label), format_count(inputs.axis.of(run))]
+        row = [esc(run.label), inputs.axis.cell(run)]
         for metric in comparison.follow_metrics:
             row += [value_cell(by_mode.get(mode), metric, ids) for mode in comparison.modes]
             row += [value_cell(by_mode.get(mode), FOLLOW_METRICS[metric], ids) for mode in modes]

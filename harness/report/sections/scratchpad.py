@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from harness.report.axes import ScaleAxis
 from harness.report.data import Block, Run, Series, size_label, slugify, subseries, summary_value
 from harness.report.html import figures_html, metric_header, sentences_html, table, value_cell
 from harness.report.section import Drawn, FigureFile, Figures, Inputs, PageSection, sentences_markdown
@@ -158,7 +159,7 @@ def gather(inputs: Inputs) -> tuple[ScratchpadComparison, ...]:
 # Figures
 
 
-def scratchpad_figure(comparison: ScratchpadComparison, axis_label: str) -> Figure:
+def scratchpad_figure(comparison: ScratchpadComparison, axis: ScaleAxis) -> Figure:
     from harness.report import plotting as plot
 
     rows = [("params", comparison.direct, comparison.scratchpad)]
@@ -174,11 +175,11 @@ def scratchpad_figure(comparison: ScratchpadComparison, axis_label: str) -> Figu
             if metric == "exact_str_match":
                 ax.axhline(EM_THRESHOLD, linestyle=":", color=plot.CHANCE_COLOR, linewidth=1.1,
                            label=f"{EM_THRESHOLD:g} (where the jump is read)")
-            plot.set_x(ax, kind, [*direct.x, *scratch.x])
+            plot.set_x(ax, kind, [*direct.x, *scratch.x], axis)
             plot.set_y(ax, metric)
             where = "sizes" if kind == "params" else f"steps of {direct.runs[0].model}"
             ax.set_title(f"{plot.metric_title(metric)}, {where}")
-            ax.set_xlabel(axis_label if kind == "params" else "training step")
+            ax.set_xlabel(axis.label if kind == "params" else "training step")
     plot.legend_below(fig, grid)
     plot.wrapped_title(fig, f"{comparison.task} ({comparison.setting}): direct "
                        f"({comparison.direct.group}) vs scratchpad ({comparison.scratchpad.group})")
@@ -189,7 +190,7 @@ def draw(comparisons: Sequence[ScratchpadComparison], writer: FigureWriter, inpu
     drawn = []
     for comparison in comparisons:
         stem = f"fig-scratchpad-{comparison.slug}"
-        writer.write(stem, scratchpad_figure, comparison, inputs.axis.label)
+        writer.write(stem, scratchpad_figure, comparison, inputs.axis)
         caption = f"{comparison.task} ({comparison.setting}): direct vs scratchpad"
         drawn.append(Drawn(comparison, FigureFile(stem, caption)))
     return drawn

@@ -33,6 +33,7 @@ from harness.emergence import (
 from harness.emergence import verdict as task_verdict
 from harness.errors import HarnessError
 from harness.metrics import METRICS
+from harness.report.axes import ScaleAxis
 from harness.report.data import (
     Block,
     Run,
@@ -46,7 +47,7 @@ from harness.report.data import (
 )
 from harness.report.html import figures_html, metric_header, sentences_html, table, value_cell, verdict_box
 from harness.report.section import Drawn, FigureFile, Figures, Inputs, PageSection
-from harness.report.text import esc, format_count, value_text, wrap
+from harness.report.text import esc, value_text, wrap
 from harness.stats import bootstrap_mean_ci
 
 if TYPE_CHECKING:
@@ -269,7 +270,7 @@ def _shot_lines(plot, ax, comparison: ShotsComparison, values_of, metric: str) -
                                 linestyle=plot.LINESTYLES[index % len(plot.LINESTYLES)])
 
 
-def shots_figure(comparison: ShotsComparison, axis_label: str) -> Figure | None:
+def shots_figure(comparison: ShotsComparison, axis: ScaleAxis) -> Figure | None:
     from harness.report import plotting as plot
 
     metrics = comparison.metrics
@@ -293,21 +294,21 @@ def shots_figure(comparison: ShotsComparison, axis_label: str) -> Figure | None:
         chance_drawn |= plot.draw_chance(top, runs, metric)
         bottom.axhline(0, color=plot.CHANCE_COLOR, linewidth=1, zorder=1)
         for ax in (top, bottom):
-            plot.set_x(ax, "params", [x for series in comparison.series for x in series.x])
+            plot.set_x(ax, "params", [x for series in comparison.series for x in series.x], axis)
         plot.set_y(top, metric)
         bottom.yaxis.set_major_locator(plot.MaxNLocator(5))
         top.set_title(plot.metric_title(metric))
         bottom.set_title(f"gain in {metric}")
-        bottom.set_xlabel(axis_label)
+        bottom.set_xlabel(axis.label)
     grid[0][0].set_ylabel("metric")
     grid[1][0].set_ylabel(f"k-shot − {comparison.shots[0]}-shot")
     plot.legend_below(fig, grid, chance_drawn)
-    plot.wrapped_title(fig, f"{comparison.task}, {comparison.group}: shot counts against {axis_label} "
+    plot.wrapped_title(fig, f"{comparison.task}, {comparison.group}: shot counts against {axis.label} "
                        "(bottom: paired gain per model, 95% CI)")
     return fig
 
 
-def shots_overview(task: ShotsTask, axis_label: str, metric: str = "exact_str_match") -> Figure | None:
+def shots_overview(task: ShotsTask, axis: ScaleAxis, metric: str = "exact_str_match") -> Figure | None:
     """`metric` per subtask (one panel each), a line per shot count: a task with several subtasks."""
     from harness.report import plotting as plot
 
@@ -318,16 +319,16 @@ def shots_overview(task: ShotsTask, axis_label: str, metric: str = "exact_str_ma
     for cell, (ax, comparison) in enumerate(zip(grid.ravel(), cells)):
         _shot_lines(plot, ax, comparison, lambda s: (list(s.x), [summary_value(r, metric) for r in s.runs]),
                     metric)
-        plot.set_x(ax, "params", [x for series in comparison.series for x in series.x])
+        plot.set_x(ax, "params", [x for series in comparison.series for x in series.x], axis)
         plot.set_y(ax, metric)
         ax.set_title(plot.subtask_title(comparison.task))
         if cell % n_cols == 0:
             ax.set_ylabel(metric)
         if cell >= len(cells) - n_cols:
-            ax.set_xlabel(axis_label)
+            ax.set_xlabel(axis.label)
     plot.legend_below(fig, grid)
     plot.wrapped_title(fig, f"{task.top_task}, {task.group}: {metric} per subtask and shot count against "
-                       f"{axis_label}")
+                       f"{axis.label}")
     return fig
 
 
@@ -335,17 +336,17 @@ def draw(tasks: Sequence[ShotsTask], writer: FigureWriter, inputs: Inputs) -> li
     """Per task and group its overview; per comparison its figure (a model alone in its group gets
     its shot counts in the overview, not a figure per subtask)."""
     drawn = []
-    label = inputs.axis.label
+    axis = inputs.axis
     for task in tasks:
         stem = f"fig-shots-overview-{task.slug}"
-        writer.write(stem, shots_overview, task, label)
+        writer.write(stem, shots_overview, task, axis)
         drawn.append(Drawn(task, FigureFile(stem, f"{task.top_task}, {task.group}: exact match per subtask, "
                                             "one line per shot count")))
         for comparison in task.comparisons:
             if len(task.comparisons) > 1 and max(len(series.runs) for series in comparison.series) < 2:
                 continue
             stem = f"fig-shots-{comparison.slug}"
-            writer.write(stem, shots_figure, comparison, label)
+            writer.write(stem, shots_figure, comparison, axis)
             drawn.append(Drawn(comparison, FigureFile(stem, f"{comparison.task}, {comparison.group}: metrics "
                                                       "and paired few-shot gains against size")))
     return drawn
@@ -375,8 +376,8 @@ def _table(comparison: ShotsComparison, inputs: Inputs) -> str:
     runs.update({(g.base_run.shots, g.base_run.label): g.base_run for s in comparison.gains for g in s.gains})
     checkpoints = {run.label: run for run in runs.values()}
     rows = []
-    for run in sorted(checkpoints.values(), key=lambda run: (axis.of(run), run.model, run.step or 0)):
-        row = [esc(run.label), format_count(axis.of(run))]
+    for run in sorted(checkpoints.values(), key=lambda run: (axis.x(run) or 0.0, run.model, run.step or 0)):
+        row = [esc(run.label), axis.cell(run)]
         for metric in comparison.metrics:
             row += [value_cell(runs.get((shots, run.label)), metric, inputs.run_ids)
                     for shots in comparison.shots]

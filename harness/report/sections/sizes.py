@@ -2,8 +2,9 @@
 
 Gathered: the blocks (task, shots, labels) grouped by top task and setting (`TaskGroup`: the
 subtasks of arithmetic at 0 shots). Drawn: per group with several subtasks, an overview of exact
-match (left axis) against the target's log-prob (right axis) per subtask, against parameters and
-against steps; per detail block (`data.detail_blocks`), every panel metric against parameters
+match (left axis) against the target's log-prob (right axis) per subtask, against the x axis
+(`harness.report.axes`: parameters, compute or held-out loss) and against steps; per detail
+block (`data.detail_blocks`), every panel metric against the x axis
 (one line per family) and against training step (one line per size). On the page, per block:
 its figures, the value table (drawn by the page's script from the JSON block), the verdict and
 statistics of each series (B, R², Kendall τ with paired CIs) and, for integer answers, the
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from harness.report.analysis import SeriesResult, headline_results, is_arithmetic_like, mirage_row, seed_view
+from harness.report.axes import ScaleAxis
 from harness.report.data import PANELS, Block, Series, has_values
 from harness.report.html import figures_html, table, verdict_box
 from harness.report.page_data import printed
@@ -72,8 +74,8 @@ def _panels(runs) -> list[tuple[str, list[str]]]:
     return rows
 
 
-def metric_figure(block: Block, series_list: Sequence[Series], kind: str, axis_label: str) -> Figure | None:
-    """Every panel metric of one block against parameters (`kind` "params") or steps ("steps")."""
+def metric_figure(block: Block, series_list: Sequence[Series], kind: str, axis: ScaleAxis) -> Figure | None:
+    """Every panel metric of one block against the x axis (`kind` "params") or steps ("steps")."""
     from harness.report import plotting as plot
 
     runs = [run for series in series_list for run in series.runs]
@@ -97,12 +99,12 @@ def metric_figure(block: Block, series_list: Sequence[Series], kind: str, axis_l
                 if band is not None:
                     plot.draw_seed_band(ax, view.series.x, band, plot.style_of(index)["color"])
             chance_drawn |= plot.draw_chance(ax, runs, names[col])
-            plot.set_x(ax, kind, all_x)
+            plot.set_x(ax, kind, all_x, axis)
             plot.set_y(ax, names[col])
             ax.set_title(plot.metric_title(names[col]))
             if col == 0:
                 ax.set_ylabel(family)
-    against = "training step" if kind == "steps" else axis_label
+    against = "training step" if kind == "steps" else axis.label
     for ax in grid[-1]:
         ax.set_xlabel(against)
     plot.legend_below(fig, grid, chance_drawn, max_cols=6)
@@ -148,9 +150,9 @@ def _overview_cell(plot, ax, chosen: Sequence[Series], handles: dict[str, object
     return right
 
 
-def overview_figure(blocks: Sequence[Block], kind: str, axis_label: str) -> Figure | None:
+def overview_figure(blocks: Sequence[Block], kind: str, axis: ScaleAxis) -> Figure | None:
     """Exact match (left axis, [0, 1]) and target log-prob (right axis) for each subtask of a task,
-    against parameters (`kind` "params") or steps. Fewer than two subtasks to draw: None."""
+    against the x axis (`kind` "params") or steps. Fewer than two subtasks to draw: None."""
     from harness.report import plotting as plot
 
     cells = _overview_cells(blocks, kind)
@@ -159,10 +161,10 @@ def overview_figure(blocks: Sequence[Block], kind: str, axis_label: str) -> Figu
     fig, grid, n_cols = plot.small_multiples(len(cells))
     left_metric, right_metric = OVERVIEW_METRICS
     handles: dict[str, object] = {}
-    against = "training step" if kind == "steps" else axis_label
+    against = "training step" if kind == "steps" else axis.label
     for cell, (ax, (block, chosen)) in enumerate(zip(grid.ravel(), cells)):
         right = _overview_cell(plot, ax, chosen, handles)
-        plot.set_x(ax, kind, [x for series in chosen for x in series.x])
+        plot.set_x(ax, kind, [x for series in chosen for x in series.x], axis)
         ax.set_title(plot.subtask_title(block.task))
         if cell % n_cols == 0:
             ax.set_ylabel(left_metric, color=plot.OKABE_ITO[0])
@@ -177,15 +179,15 @@ def overview_figure(blocks: Sequence[Block], kind: str, axis_label: str) -> Figu
     return fig
 
 
-def _block_figures(block: Block, writer: FigureWriter, axis_label: str) -> list[Drawn]:
+def _block_figures(block: Block, writer: FigureWriter, axis: ScaleAxis) -> list[Drawn]:
     drawn = []
     if any(len(series.runs) > 1 for series in block.size_series):
         stem = f"fig-{block.slug}-params"
-        writer.write(stem, metric_figure, block, block.size_series, "params", axis_label)
-        drawn.append(Drawn(block, FigureFile(stem, f"{block.task} ({block.setting}) against {axis_label}")))
+        writer.write(stem, metric_figure, block, block.size_series, "params", axis)
+        drawn.append(Drawn(block, FigureFile(stem, f"{block.task} ({block.setting}) against {axis.label}")))
     if block.step_series:
         stem = f"fig-{block.slug}-steps"
-        writer.write(stem, metric_figure, block, block.step_series, "steps", axis_label)
+        writer.write(stem, metric_figure, block, block.step_series, "steps", axis)
         drawn.append(Drawn(block, FigureFile(stem, f"{block.task} ({block.setting}) against training step")))
     return drawn
 
@@ -193,16 +195,16 @@ def _block_figures(block: Block, writer: FigureWriter, axis_label: str) -> list[
 def draw(groups: Sequence[TaskGroup], writer: FigureWriter, inputs: Inputs) -> list[Drawn]:
     """Each group's overviews and each detail block's figures, in page order."""
     drawn: list[Drawn] = []
-    label = inputs.axis.label
+    axis = inputs.axis
     for group in groups:
-        for kind, what in (("params", "parameters"), ("steps", "training step")):
+        for kind, what in (("params", axis.label), ("steps", "training step")):
             stem = f"fig-overview-{group.key}-{kind}"
-            writer.write(stem, overview_figure, group.blocks, kind, label)
+            writer.write(stem, overview_figure, group.blocks, kind, axis)
             drawn.append(Drawn(group, FigureFile(stem, f"{group.top_task} ({group.setting}): exact match and "
                                                  f"target log-prob per subtask against {what}")))
         for block in group.blocks:
             if inputs.is_detail(block):
-                drawn.extend(_block_figures(block, writer, label))
+                drawn.extend(_block_figures(block, writer, axis))
     return drawn
 
 
@@ -292,6 +294,7 @@ def block_html(block: Block, figures: Figures, inputs: Inputs) -> str:
     parts = [f'<h2 id="{anchor(block.slug)}">{esc(block.task)} <span class="muted">({esc(block.setting)})'
              "</span></h2>"]
     parts.append(figures_html(figures.of(block)))
+    parts.extend(f'<p class="note">{esc(note)}</p>' for note in block.left_out)  # not on the x axis
     parts.append(_values_table(block, inputs))
     parts.append("<h3>Emergence</h3>")
     # statistics tables for the size series and each group's largest model over steps (the
@@ -389,6 +392,8 @@ def markdown(groups: Sequence[TaskGroup], figures: Figures, link_prefix: str, in
     for top, members in by_top.items():
         blocks = [block for group in members for block in group.blocks]
         lines += ["", f"## {top}", "", *_task_table(blocks, inputs)]
+        left_out = dict.fromkeys(note for block in blocks for note in block.left_out)  # once per group
+        lines += [""] + [f"- Not on the x axis: {note}." for note in left_out] if left_out else []
         shown = figures.of_any(members) or figures.of_any(blocks)
         if shown:
             lines.append("")
