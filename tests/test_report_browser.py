@@ -128,3 +128,27 @@ def test_value_tables_are_drawn_from_the_json_block(page_url, browser):
     titles = page.evaluate("() => [...document.querySelectorAll('td[data-tip]')].map(td => td.title)")
     assert titles and all(": " in title and "best - worst" in title for title in titles)
     page.close()
+
+
+def test_explorer_draws_against_each_x_axis(page_url, browser):
+    """Every x axis of the explorer's selector draws without an error; training compute (known
+    for the synthetic family from its recipe) gives another picture than parameters."""
+    page = browser.new_page(viewport={"width": 1280, "height": 1400})
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(page_url)
+    page.wait_for_selector("#explorer-chart canvas, #explorer-chart svg", timeout=20_000)
+    select = page.locator("#explorer-chart select").nth(2)  # task, metric, x axis, shots, labels
+    options = select.locator("option").all_inner_texts()
+    assert options == ["parameters", "training step", "training compute", "held-out loss (bits per byte)"]
+    pictures, marks = {}, {}
+    for option in options:
+        select.select_option(option)
+        page.wait_for_timeout(400)
+        pictures[option], marks[option] = page.locator("#explorer-chart").screenshot(), _marks(page)
+    assert marks["training compute"] > 0 and pictures["training compute"] != pictures["parameters"]
+    # the synthetic results hold no loss run: no point is drawn on that axis (none placed at 0)
+    assert marks["held-out loss (bits per byte)"] == 0
+    assert errors == []
+    page.close()

@@ -242,14 +242,14 @@ def _placed(group: str, finals: Sequence[Run], axis: ScaleAxis) -> tuple[list[Ru
     notes = []
     missing = sorted(run.label for run in finals if axis.x(run) is None)
     if missing:
-        notes.append(f"{group}: {', '.join(missing)} left out of the size series ({axis.missing})")
+        notes.append(f"{group}: {', '.join(missing)} left out of the size series: {axis.missing}")
     texts = Counter(run.heldout_task for run in placed) if axis.key == "loss" else Counter()
     if len(texts) > 1:
         text = max(texts, key=lambda t: (texts[t], str(t)))
         other = sorted(run.label for run in placed if run.heldout_task != text)
         placed = [run for run in placed if run.heldout_task == text]
-        notes.append(f"{group}: {', '.join(other)} left out of the size series (held-out loss measured "
-                     f"on another text than {text}; bits per byte on different texts do not compare)")
+        notes.append(f"{group}: {', '.join(other)} left out of the size series: held-out loss measured "
+                     f"on another text than {text} (bits per byte on different texts do not compare)")
     return sorted(placed, key=lambda run: (axis.x(run), run.model)), tuple(notes)
 
 
