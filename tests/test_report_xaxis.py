@@ -52,7 +52,7 @@ def test_each_axis_gives_each_run_its_value_position_and_cell():
     assert params.cell(pico) == "16,000" and compute.cell(pico) == "9.6e10" and loss.cell(pico) == "0.900"
     assert compute.cell(lone) == "–" and loss.cell(lone) == "–"
     assert compute.phrase(9.6e10) == "9.6e10" and loss.phrase(1 / 0.9) == "0.900"
-    assert loss.tick(1 / 0.6) == "0.60"
+    assert loss.tick(1 / 0.6) == "0.600"
 
 
 def test_every_axis_name_and_the_old_one_are_known_and_an_unknown_one_is_one_clear_error():
@@ -126,7 +126,7 @@ def test_loss_figure_puts_lower_loss_to_the_right_labelled_in_bits_per_byte():
     fig.draw_without_rendering()
     ticks = sorted((ax.transData.transform((x, 0))[0], label.get_text())
                    for x, label in zip(ax.get_xticks(), ax.xaxis.get_majorticklabels()))
-    assert [text for _, text in ticks] == ["0.90", "0.80", "0.60"]  # left to right: loss falls
+    assert [text for _, text in ticks] == ["0.900", "0.800", "0.600"]  # left to right: loss falls
 
 
 def test_page_data_prints_the_axis_as_its_cells_do():

@@ -40,6 +40,11 @@ ALIASES = {"non_embedding": "params"}  # the name `--x` had before compute and l
 _UNITS = {"params": "parameters", "total": "parameters", "compute": "FLOPs", "loss": "bits per byte"}
 _MISSING = {"compute": "no training compute (training tokens unknown, or step 0)",
             "loss": "no held-out loss (no loss/... run of the same weights)"}
+_CAVEATS = {"compute": "Training compute is 6·N·D (N non-embedding parameters, D training tokens seen); "
+                       "models whose training tokens are unknown have none.",
+            "loss": "Held-out loss is the bits per byte of the same weights on their family's own held-out "
+                    "corpus where the results hold that run, else on the reference text (the legends say "
+                    "which); bits per byte on different texts do not compare."}
 _STATISTIC = {"params": "log10(non-embedding parameters)", "total": "log10(total parameters)",
               "compute": "log10(training compute in FLOPs)",
               "loss": "log10(1/bits per byte) = −log10(bits per byte), so that x grows as held-out loss "
@@ -69,6 +74,11 @@ class ScaleAxis:
     def statistic(self) -> str:
         """What the linear fit is against, in words (the page's method text)."""
         return _STATISTIC[self.key]
+
+    @property
+    def caveat(self) -> str:
+        """What a reader must know to compare points on this axis ('' when nothing)."""
+        return _CAVEATS.get(self.key, "")
 
     @property
     def missing(self) -> str:
@@ -106,9 +116,9 @@ class ScaleAxis:
         return format_value(value) if self.key == "loss" else format_count(value)
 
     def tick(self, x: float, _position: object = None) -> str:
-        """A tick label at position x: '16k', '1e15', '0.87' (a matplotlib tick formatter)."""
+        """A tick label at position x: '16k', '1e15', '0.873' (a matplotlib tick formatter)."""
         if self.key == "loss":
-            return f"{self.value_at(x):.2f}" if x > 0 else ""
+            return f"{self.value_at(x):.3f}" if x > 0 else ""
         return flops(x) if self.key == "compute" else human(x)
 
     def phrase(self, x: float) -> str:

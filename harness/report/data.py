@@ -268,6 +268,8 @@ def _size_series(group: str, runs: Sequence[Run], axis: ScaleAxis) -> tuple[Seri
         name, title = f"{group} ({finals[0].revision})", f"{group} sizes at {finals[0].revision}"
     else:
         name, title = group, f"{group} sizes, each at its final checkpoint"
+    if axis.key == "loss":  # groups may be measured on different texts: the legend says which
+        name += f", bits per byte on {finals[0].heldout_task}"
     return Series("size", group, name, title, tuple(finals),
                   tuple(float(axis.x(run)) for run in finals)), notes  # type: ignore[arg-type]
 

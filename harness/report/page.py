@@ -209,13 +209,14 @@ def render_page(info: PageInfo, gathered: Gathered, figures: Figures, inputs: In
                                      ("provenance", "Provenance"), ("method", "How to read this")])
     runs = inputs.runs
     n_models = len({(r.model, r.revision, r.dtype, r.boundary) for r in runs})
+    caveat = f" {esc(inputs.axis.caveat)}" if inputs.axis.caveat else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{esc(info.title)}</title><style>{CSS}{headline.HEADLINE_CSS}</style></head><body>
 <h1>{esc(info.title)}</h1>
 <p class="muted">Results <code>{esc(info.results_label)}</code>: {len(runs)} runs, {n_models} model
-checkpoint(s), {len(inputs.blocks)} task setting(s); x axis: {esc(inputs.axis.label)}.
+checkpoint(s), {len(inputs.blocks)} task setting(s); x axis: {esc(inputs.axis.label)}.{caveat}
 Latest run scored {esc(info.latest_scored)}; page by harness {esc(__version__)}
 (<code>harness report</code>).</p>
 {nav}
