@@ -195,3 +195,35 @@ def test_committed_results_carry_the_index_compute_and_loss():
         assert expected is None or math.isclose(run.training_compute, expected, rel_tol=1e-12)
     assert any(run.heldout_bpb is not None for run in runs)
     assert any(run.training_compute is None for run in runs)  # e.g. smollm2: tokens unknown
+
+
+def _inputs(runs: list[Run], key: str):
+    from harness.report.data import detail_blocks
+    from harness.report.section import Inputs
+
+    axis = scale_axis(key)
+    blocks = build_blocks(runs, axis)
+    cache = ScoreCache()
+    results = {block.slug: tuple(analyze(block, series, cache, n_boot=20, seed=0)
+                                 for series in (*block.size_series, *block.step_series)) for block in blocks}
+    return Inputs(tuple(runs), tuple(blocks), results, cache, axis, 20, 0, frozenset(detail_blocks(blocks)))
+
+
+@pytest.mark.parametrize("key", list(X_AXES))
+def test_the_page_renders_on_every_axis_and_names_tasks_without_a_model_on_it(key):
+    from harness.report import page
+    from harness.report.section import Figures
+
+    runs = [*_runs(), replace(_runs()[-1], task="emoji_movie")]  # emoji_movie: the lone model only
+    inputs = _inputs(runs, key)
+    gathered = page.gather(inputs)
+    html = page.render_page(page.PageInfo("t", "results", "–"), gathered, Figures(), inputs)
+    assert f"x axis: {X_AXES[key]}" in html and inputs.axis.statistic.split(" ")[0] in html
+    assert [item.task for item in gathered.top.headlines][0] == "arithmetic"
+    off = [block.task for block in gathered.top.off_axis]
+    if key in ("compute", "loss"):  # the lone model has neither tokens nor a loss run
+        assert off == ["emoji_movie"]
+        assert 'No model on this x axis: <a href="#emoji-movie-shots0">emoji_movie</a> (other: ' \
+               "lone-hub-model@main left out of the size series: no " in html
+    else:
+        assert off == [] and "No model on this x axis" not in html

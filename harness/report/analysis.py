@@ -8,9 +8,11 @@ the stored pieces (`harness.metrics.aggregate_from_pieces`). Everything comes fr
 per-example scores stored at scoring time (`ScoreCache`); nothing is re-scored here. A series
 whose runs kept no scores falls back to the summaries' point values, and its statistics say "no CI".
 
-Step series are analysed against step + 1 (linearity on log10(step + 1)); step 0, the random
-initialisation, is drawn but left out of the statistics. B and Kendall tau depend only on the
-order of the points.
+Size series are analysed against their x (`harness.report.axes`: parameters, training compute
+in FLOPs, or 1/bits per byte for held-out loss, so that x grows with scale on every axis and the
+fit is on log10 x). Step series are analysed against step + 1 (linearity on log10(step + 1));
+step 0, the random initialisation, is drawn but left out of the statistics. B and Kendall tau
+depend only on the order of the points.
 """
 
 from __future__ import annotations

@@ -36,6 +36,7 @@ X_AXES: dict[str, str] = {
     "compute": "training compute 6·N·D (FLOPs)",
     "loss": "held-out loss (bits per byte, lower to the right)",
 }
+_SHORT = {"compute": "compute (FLOPs)", "loss": "bits per byte (lower →)"}
 ALIASES = {"non_embedding": "params"}  # the name `--x` had before compute and loss joined it
 _UNITS = {"params": "parameters", "total": "parameters", "compute": "FLOPs", "loss": "bits per byte"}
 _MISSING = {"compute": "no training compute (training tokens unknown, or step 0)",
@@ -69,6 +70,11 @@ class ScaleAxis:
     @property
     def label(self) -> str:
         return X_AXES[self.key]
+
+    @property
+    def short_label(self) -> str:
+        """The label of a small panel (the headlines)."""
+        return _SHORT.get(self.key, self.label)
 
     @property
     def statistic(self) -> str:

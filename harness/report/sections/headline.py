@@ -187,11 +187,24 @@ class Top:
 
     headlines: tuple[Headline, ...]
     rows: tuple[MatrixRow, ...]
+    off_axis: tuple[Block, ...] = ()  # detail settings of tasks without a headline: no model on the x axis
+
+
+def off_axis(blocks: Sequence[Block], found: Sequence[Headline], detail: frozenset[str] | set[str]
+             ) -> tuple[Block, ...]:
+    """Per task without a headline, its first detail setting whose models the x axis left out."""
+    named = {item.task for item in found}
+    chosen: dict[str, Block] = {}
+    for block in blocks:
+        if block.slug in detail and block.left_out and headline_task(block) not in named:
+            chosen.setdefault(headline_task(block), block)
+    return tuple(chosen.values())
 
 
 def gather(inputs: Inputs) -> Top:
-    return Top(tuple(headlines(inputs.blocks, dict(inputs.results), inputs.detail, inputs.axis)),
-               tuple(matrix_rows(inputs.blocks, dict(inputs.results))))
+    found = headlines(inputs.blocks, dict(inputs.results), inputs.detail, inputs.axis)
+    return Top(tuple(found), tuple(matrix_rows(inputs.blocks, dict(inputs.results))),
+               off_axis(inputs.blocks, found, inputs.detail))
 
 
 # --------------------------------------------------------------------------------------
@@ -217,7 +230,7 @@ def headline_figure(series: Series, metrics: Sequence[str], axis: ScaleAxis) -> 
         plot.set_x(ax, kind, series.x, axis)
         plot.set_y(ax, metric)
         ax.set_title(plot.metric_title(metric), fontsize=9)
-        ax.set_xlabel("training step" if kind == "steps" else axis.label, fontsize=8)
+        ax.set_xlabel("training step" if kind == "steps" else axis.short_label, fontsize=8)
         ax.tick_params(labelsize=7.5)
     fig.suptitle(f"{series.title}" + ("; dashed: chance" if chance else ""), fontsize=8.5)
     return fig
@@ -271,17 +284,27 @@ def shape_class(shape: str) -> str:
     return "shape-" + shape.replace(" ", "-")
 
 
-def render_headlines(items: Sequence[Headline], figures: Figures) -> str:
-    """One panel per task: the decisive figure and its sentence, linking to the details."""
+def _off_axis_html(blocks: Sequence[Block]) -> str:
+    """The tasks with no model on the x axis, each with the note that says why."""
+    if not blocks:
+        return ""
+    items = "; ".join(f'<a href="#{anchor(block.slug)}">{esc(headline_task(block))}</a> '
+                      f'({esc(" ".join(block.left_out))})' for block in blocks)
+    return f'<p class="muted">No model on this x axis: {items}.</p>'
+
+
+def render_headlines(items: Sequence[Headline], figures: Figures, off: Sequence[Block] = ()) -> str:
+    """One panel per task: the decisive figure and its sentence, linking to the details; then the
+    tasks the x axis has no model of."""
     if not items:
-        return '<p class="muted">No task has a series of models yet.</p>'
+        return '<p class="muted">No task has a series of models yet.</p>' + _off_axis_html(off)
     panels = []
     for item in items:
         link = f'<a href="#{anchor(item.block.slug)}">details</a>'
         panels.append(f'<div class="headline" data-task="{esc(item.task)}"><h3>{esc(item.task)} '
                       f'<span class="muted">({esc(item.block.task)}, {esc(item.block.setting)})</span></h3>'
                       f'{figures_html(figures.of(item))}<p>{esc(item.sentence)} {link}</p></div>')
-    return f'<div class="headlines">{"".join(panels)}</div>'
+    return f'<div class="headlines">{"".join(panels)}</div>{_off_axis_html(off)}'
 
 
 def _tooltip(cell: MetricVerdict) -> str:
@@ -338,6 +361,6 @@ def render_matrix(rows: Sequence[MatrixRow]) -> str:
 def render(top: Top, figures: Figures) -> str:
     """The first screen: the headline panels and, beside them, the verdict matrix."""
     return ('<div class="top"><section class="answer"><h2 id="answer">Answer: does the ability jump, and '
-            f"under which metrics?</h2>{render_headlines(top.headlines, figures)}</section>"
+            f"under which metrics?</h2>{render_headlines(top.headlines, figures, top.off_axis)}</section>"
             '<section class="matrix-box"><h2 id="matrix">Verdict matrix</h2>'
             f"{render_matrix(top.rows)}</section></div>")
