@@ -4,9 +4,9 @@ Drawing is most of a report's time (matplotlib's layout and rasteriser, about a 
 figure on our CPUs), and a rebuild after one new sweep changes few figures. Each figure is keyed
 by the sha256 of what it is drawn from: the drawing function's name, its arguments (pickled:
 runs, series and comparisons are frozen dataclasses of numbers and strings), the source of the
-shared plotting helpers and of the drawing function's own module (its section), matplotlib's
-version and whether an SVG is wanted. `figures.json` in the report
-folder keeps stem -> key; a figure whose key and files are unchanged is kept as it is.
+shared plotting helpers, of the x axis (`axes`) and of the drawing function's own module (its
+section), matplotlib's version and whether an SVG is wanted. `figures.json` in the report folder
+keeps stem -> key; a figure whose key and files are unchanged is kept as it is.
 `finish()` draws the changed ones (in several processes when there are CPUs for them), removes
 every `fig-*` file the page no longer shows and rewrites `figures.json`.
 """
@@ -28,7 +28,7 @@ import matplotlib
 from matplotlib.figure import Figure
 
 from harness.io import atomic_write_text
-from harness.report import plotting
+from harness.report import axes, plotting
 from harness.report.plotting import STYLE, save
 
 CACHE_FILE = "figures.json"
@@ -36,7 +36,7 @@ CACHE_FILE = "figures.json"
 
 def _code_key() -> str:
     digest = hashlib.sha256(matplotlib.__version__.encode())
-    for path in (plotting.__file__, __file__):
+    for path in (plotting.__file__, axes.__file__, __file__):  # axes: tick labels and x positions
         digest.update(Path(path).read_bytes())
     return digest.hexdigest()
 
