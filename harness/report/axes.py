@@ -33,8 +33,8 @@ XAxis = Literal["params", "total", "compute", "loss"]
 X_AXES: dict[str, str] = {
     "params": "non-embedding parameters",
     "total": "parameters (total)",
-    "compute": "training compute 6·N·D (FLOPs)",
-    "loss": "held-out loss (bits per byte, lower to the right)",
+    "compute": "training compute (FLOPs)",
+    "loss": "held-out loss, bits per byte (lower →)",
 }
 _SHORT = {"compute": "compute (FLOPs)", "loss": "bits per byte (lower →)"}
 ALIASES = {"non_embedding": "params"}  # the name `--x` had before compute and loss joined it
