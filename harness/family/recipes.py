@@ -87,9 +87,11 @@ PICO_SEED_SIZES = tuple(
     for seed in (2, 3) for size in PICO_SIZES[:3])
 
 # Committed checkpoints: a log-spaced subset of pythia_steps(4000, 500) chosen to fit the
-# 50 MB budget of both committed families (fp16 weights, ~3.8 MB per step across sizes).
+# families' storage budget (fp16 weights, ~3.8 MB per step across the five sizes, ~1.3 MB for
+# the six seed variants).
 PICO = Recipe(
-    family="pico", style="direct", sizes=PICO_SIZES + PICO_SEED_SIZES, steps=4000, batch_size=16, seq_len=512,
+    family="pico", style="direct", sizes=PICO_SIZES + PICO_SEED_SIZES, steps=4000, batch_size=16,
+    seq_len=512,
     save_steps=(0, 64, 256, 512, 1000, 2000, 4000),
 )
 PICO_SCRATCHPAD = Recipe(
