@@ -54,6 +54,9 @@ class Recipe:
     def to_json(self) -> dict:
         record = asdict(self)
         record["mix"] = self.mix.to_json()
+        # a size on the recipe's seed records no seed of its own (as before seed variants)
+        record["sizes"] = [{k: v for k, v in size.items() if not (k == "init_seed" and v is None)}
+                           for size in record["sizes"]]
         return record
 
 
