@@ -181,3 +181,13 @@ def test_committed_pico_runs_differ_at_equal_loss_on_two_digit_addition():
     final = found[("pico-232k@step4000", "pico-606k@step4000", "exact_str_match")]
     assert abs(final.match.gap) < 0.002 and final.n_examples == 100
     assert final.difference.estimate == pytest.approx(0.42) and final.direction == "larger"
+
+
+def test_the_largest_differences_beyond_the_ci_are_named_with_their_numbers():
+    comparisons = (_comparison("exact_str_match", 0.1, 0.05, 0.2),
+                   _comparison("exact_str_match", -0.4, -0.5, -0.3),
+                   _comparison("exact_str_match", 0.9, -0.1, 1.0))  # the largest, but within its CI
+    test = section.TaskTest("toy", "arithmetic/2_digit_addition", (), ((LOSS_RULE, comparisons),))
+    (sentence,) = section.largest_sentences([test], k=1)
+    assert sentence == ("Largest exact_str_match differences (larger − smaller) at equal held-out loss: "
+                        "2_digit_addition, s@100 (1.0000) vs l@10 (1.0100): -0.400 [-0.500, -0.300].")

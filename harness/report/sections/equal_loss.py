@@ -143,10 +143,28 @@ def summary_sentences(tests: Sequence[TaskTest]) -> list[str]:
     for rule in rules_of(tests):
         for counted in pooled(tests, rule):
             tasks = f"{len(tests)} task{'s' if len(tests) > 1 else ''}"
-            sentences.append(f"At equal {rule.axis} ({rule.text}; over {tasks}): "
+            sentences.append(f"At {rule.text} ({tasks}): "
                              f"{counted.sentence}.")
+    sentences += largest_sentences(tests)
     sentences.append("Pairs share checkpoints and tasks share models, so the pairs are not "
                      "independent; with 95% intervals about 1 pair in 20 would differ by chance alone.")
+    return sentences
+
+
+def largest_sentences(tests: Sequence[TaskTest], metric: str = "exact_str_match", k: int = 3
+                      ) -> list[str]:
+    """Per rule, the `k` pairs with the largest difference beyond the CI on `metric`."""
+    sentences = []
+    for rule in rules_of(tests):
+        found = [(test.task.split("/")[-1], c) for test in tests for r, comparisons in test.comparisons
+                 if r == rule for c in comparisons if c.metric == metric and c.direction != "neither"]
+        found.sort(key=lambda item: -abs(item[1].difference.estimate))
+        named = [f"{task}, {c.match.smaller.label} ({_scale_text(rule, c.match.smaller.value)}) vs "
+                 f"{c.match.larger.label} ({_scale_text(rule, c.match.larger.value)}): "
+                 f"{value_text(c.difference, signed=True)}" for task, c in found[:k]]
+        if named:
+            sentences.append(f"Largest {metric} differences (larger − smaller) at equal {rule.axis}: "
+                             f"{'; '.join(named)}.")
     return sentences
 
 
