@@ -191,3 +191,11 @@ def test_the_largest_differences_beyond_the_ci_are_named_with_their_numbers():
     (sentence,) = section.largest_sentences([test], k=1)
     assert sentence == ("Largest exact_str_match differences (larger − smaller) at equal held-out loss: "
                         "2_digit_addition, s@100 (1.0000) vs l@10 (1.0100): -0.400 [-0.500, -0.300].")
+
+
+def test_without_an_index_the_page_has_no_equal_loss_section(tmp_path):
+    from harness.report.data import ScoreCache
+
+    (tmp_path / "runs").mkdir()
+    assert section.equal_loss_section(tmp_path, tmp_path / "report", [], ScoreCache()) is None
+    assert not (tmp_path / "report").exists()  # nothing written for a section not shown
