@@ -197,10 +197,11 @@ def task_figure(test: TaskTest):
     from matplotlib.figure import Figure
 
     metrics = [m for m in METRICS if any(r.get(f"{m}.mean") is not None for r in test.rows)]
-    fig = Figure(figsize=(3.3 * len(metrics), 3.0 * len(test.comparisons) + 0.6), layout="constrained")
-    grid = fig.subplots(len(test.comparisons), len(metrics), squeeze=False)
+    drawn = [(rule, found) for rule, found in test.comparisons if found]  # a rule with no pair: no row
+    fig = Figure(figsize=(3.3 * len(metrics), 3.0 * len(drawn) + 0.6), layout="constrained")
+    grid = fig.subplots(len(drawn), len(metrics), squeeze=False)
     sizes = sorted({r["non_embedding_params"] for r in test.rows})
-    for (rule, found), panels in zip(test.comparisons, grid):
+    for (rule, found), panels in zip(drawn, grid):
         for metric, ax in zip(metrics, panels):
             for k, size in enumerate(sizes):
                 points = [(r[rule.column], r[f"{metric}.mean"]) for r in test.rows
@@ -221,7 +222,9 @@ def task_figure(test: TaskTest):
             ax.set_title(metric, fontsize=9)
             ax.tick_params(labelsize=7)
             ax.grid(alpha=0.3)
-    grid[0][0].legend(fontsize=7)
+    labelled = [ax for ax in grid.flat if ax.get_legend_handles_labels()[0]]
+    if labelled:
+        labelled[0].legend(fontsize=7)
     fig.suptitle(f"{test.family} on {test.task}, 0-shot: matched pairs joined (black: differ "
                  "beyond the 95% CI); loss axis cut to the matched checkpoints", fontsize=9)
     return fig
