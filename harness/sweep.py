@@ -24,7 +24,7 @@ from typing import Any
 from harness import distributed, index
 from harness.emergence.seeds import split_seed
 from harness.errors import HarnessError
-from harness.models.registry import LADDER_ALIASES, PYTHIA_SIZES, family_aliases, resolve, step_folders
+from harness.models.registry import LADDER_MODELS, PYTHIA_SIZES, family_aliases, resolve, step_folders
 from harness.plan import (  # Point, ModelOptions, Shard: the sweep's API, defined with the plan
     EvalSettings,
     ModelOptions,
@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 # Real pretrained models from three families, by total parameters (published: 135M, 268M,
 # 494M, 1.54B): a cross-family series, not one family's scaling.
-LADDER_FAMILY = ("smollm2-135m", *LADDER_ALIASES)
+LADDER_FAMILY = LADDER_MODELS
 
 
 def expand(models: str | None = None, family: str | None = None, sizes: str | None = None,

@@ -237,7 +237,7 @@ def test_a_jump_that_stays_up_after_a_dip_is_a_jump():
     assert classify(analysis).shape == "jump"
 
 
-def test_the_mirage_fit_makes_an_artefact_only_beside_a_continuous_rise():
+def test_a_continuous_rise_beside_a_jump_makes_an_artefact_and_the_mirage_fit_needs_one():
     from harness.emergence import Estimate, MirageExplained
 
     explains = MirageExplained(Estimate(0.5, 0.4, 0.6), Estimate(0.45, 0.4, 0.5), Estimate(0.9, 0.7, 1.1))
@@ -248,7 +248,17 @@ def test_the_mirage_fit_makes_an_artefact_only_beside_a_continuous_rise():
     digits = analyze_series(sizes, _binary([0.1, 0.3, 0.2, 0.4, 0.3, 0.5]), n_boot=200,
                             metric="digit_accuracy", family="partial credit")
     assert (classify(jump).shape, classify(digits).shape) == ("jump", "rising")
-    assert verdict("t", {"exact_str_match": jump, "digit_accuracy": digits}).conclusion == "jump unexplained"
+    # partial credit rising without a jump beside it: the gradual improvement the jump hides
+    beside = verdict("t", {"exact_str_match": jump, "digit_accuracy": digits})
+    assert beside.conclusion == "metric artefact"
+    assert "rising without a jump under partial credit" in beside.sentence
+    # digit accuracy flat: nothing continuous rises, and the mirage fit alone explains nothing
+    still = analyze_series(sizes, _binary([0.3, 0.3, 0.3, 0.3, 0.3, 0.3]), n_boot=200,
+                           metric="digit_accuracy", family="partial credit")
+    assert classify(still).shape == "flat"
+    for fit in (None, explains):
+        alone = verdict("t", {"exact_str_match": jump, "digit_accuracy": still}, fit)
+        assert alone.conclusion == "jump unexplained"
     with_rise = verdict("t", {"exact_str_match": jump, "digit_accuracy": digits}, explains)
     assert with_rise.conclusion == "metric artefact"
     assert "p_tok^L accounts for the rise" in with_rise.sentence

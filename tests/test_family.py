@@ -168,15 +168,17 @@ def test_committed_family_matches_its_manifest(recipe):
     assert all(s["checkpoints"] == [f"step{n}" for n in recipe.save_steps]
                for s in manifest["sizes"])
     spans = [s["non_embedding_params"] for s in manifest["sizes"]]
-    assert spans[-1] / spans[0] >= 30
+    assert max(spans) / min(spans) >= 30
     assert len(manifest["weights"]) == len(recipe.sizes) * len(recipe.save_steps)
     for key, digest in manifest["weights"].items():
         assert _sha(folder / key) == digest, key
 
 
 def test_committed_families_fit_the_storage_budget():
+    # the pico families' share of the 100 MB all families get (test_grok checks the whole):
+    # 45 MB for pico and pico-scratchpad, 9 MB for pico's seed variants
     weights = [p for p in COMMITTED.glob("pico*/*/step*/*") if p.is_file()]
-    assert sum(p.stat().st_size for p in weights) <= 50 * 2**20
+    assert sum(p.stat().st_size for p in weights) <= 56 * 2**20
 
 
 def test_one_parameter_count_for_trainer_and_backend_counts_tied_embeddings_once():

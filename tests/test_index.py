@@ -137,4 +137,5 @@ def test_the_registry_is_the_one_place_that_knows_a_models_family():
     assert (pythia.family, pythia.size, pythia.step) == ("pythia-deduped", "410m", 143000)
     assert pythia.tokens_seen == 143000 * 2_097_152
     assert index.family_info({"name": "smollm2-135m", "revision": "main", "source": "x.gguf"}) == {
-        "family": None, "size": "smollm2-135m", "step": None, "tokens_seen": None}
+        "family": "ladder", "size": "smollm2-135m", "step": None, "tokens_seen": None}
+    assert index.family_info({"name": "x", "revision": "main", "source": "x.gguf"})["family"] is None

@@ -171,3 +171,11 @@ def test_scale_figures_draw_every_checkpoint_on_each_available_axis(tmp_path):
     assert section.anchor == "scale-axes" and section.html.count("<img") == 1
     assert (tmp_path / "report" / "scale" / "scale-fam-t-exact_str_match.png").is_file()
     assert scale.scale_section(tmp_path, tmp_path / "report", tasks=("other",)) is None
+
+
+def test_the_ladder_is_one_family_without_known_training_tokens():
+    for name in ("smollm2-135m", "gemma3-270m", "qwen2.5-coder-1.5b"):
+        found = lineage(name, "main")
+        assert (found.family, found.size, found.step, found.tokens_seen) == ("ladder", name, None, None)
+        assert index.family_info({"name": name, "revision": "main"})["family"] == "ladder"
+    assert lineage("some/hub-model", "main").family is None

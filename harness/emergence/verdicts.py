@@ -138,12 +138,18 @@ class Groups:
     mirage: MirageExplained | None
 
     @property
+    def gradual(self) -> tuple[MetricVerdict, ...]:
+        """Log-likelihood or partial-credit metrics that rise without a jump (smoothly, steadily,
+        or overall with a positive slope): the gradual improvement a jump can hide behind."""
+        return tuple(v for v in self.rising if v.family in CONTINUOUS_FAMILIES and v.shape != "jump")
+
+    @property
     def mirage_explains(self) -> bool:
         """p_tok^L accounts for the rise, and a continuous metric rises without a jump: when p_tok
         itself jumps, p_tok^L following it explains nothing (a scratchpad's final answer)."""
         fraction = None if self.mirage is None else self.mirage.fraction
-        continuous = any(v.family in CONTINUOUS_FAMILIES and v.shape != "jump" for v in self.rising)
-        return continuous and fraction is not None and fraction.has_ci and fraction.ci_low >= MIRAGE_EXPLAINS
+        return (bool(self.gradual) and fraction is not None and fraction.has_ci
+                and fraction.ci_low >= MIRAGE_EXPLAINS)
 
 
 def _groups(verdicts: Sequence[MetricVerdict], mirage: MirageExplained | None) -> Groups:
@@ -182,6 +188,11 @@ def _artefact(g: Groups) -> str:
     parts = [f"emergent under {_families(g.jumps)}"]
     if g.smooth:
         parts.append(f"smooth under {_families(g.smooth)}")
+    gradual = [v for v in g.gradual if v not in g.smooth]
+    if gradual:
+        parts.append(f"rising without a jump under {_families(gradual)}")
+    if g.declining:
+        parts.append(f"declining under {_families(g.declining)}")
     if g.mirage_explains:
         parts.append("p_tok^L accounts for the rise")
     return f"the jump comes from the metric ({', '.join(parts)})"
@@ -198,9 +209,12 @@ class ConclusionRule:
 
 
 CONCLUSION_RULES: tuple[ConclusionRule, ...] = (
-    ConclusionRule("metric artefact", lambda g: bool(g.jumps) and (bool(g.smooth) or g.mirage_explains),
+    ConclusionRule("metric artefact",
+                   lambda g: bool(g.jumps) and (bool(g.smooth) or bool(g.gradual) or g.mirage_explains),
                    _artefact,
-                   "a metric jumps while another rises smoothly, or p_tok^L accounts for at least "
+                   "a metric jumps while another rises smoothly, or a log-likelihood or partial-credit "
+                   "metric rises without a jump (smoothly, steadily, or overall), or p_tok^L accounts "
+                   "for at least "
                    f"{MIRAGE_EXPLAINS:g} of exact match's rise (lower CI bound) while a log-likelihood or "
                    "partial-credit metric rises without a jump (Schaeffer et al. 2023)"),
     ConclusionRule("jump under every metric", lambda g: bool(g.jumps) and len(g.jumps) == len(g.moving) >= 2,

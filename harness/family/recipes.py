@@ -54,6 +54,9 @@ class Recipe:
     def to_json(self) -> dict:
         record = asdict(self)
         record["mix"] = self.mix.to_json()
+        # a size on the recipe's seed records no seed of its own (as before seed variants)
+        record["sizes"] = [{k: v for k, v in size.items() if not (k == "init_seed" and v is None)}
+                           for size in record["sizes"]]
         return record
 
 
@@ -87,9 +90,11 @@ PICO_SEED_SIZES = tuple(
     for seed in (2, 3) for size in PICO_SIZES[:3])
 
 # Committed checkpoints: a log-spaced subset of pythia_steps(4000, 500) chosen to fit the
-# 50 MB budget of both committed families (fp16 weights, ~3.8 MB per step across sizes).
+# families' storage budget (fp16 weights, ~3.8 MB per step across the five sizes, ~1.3 MB for
+# the six seed variants).
 PICO = Recipe(
-    family="pico", style="direct", sizes=PICO_SIZES + PICO_SEED_SIZES, steps=4000, batch_size=16, seq_len=512,
+    family="pico", style="direct", sizes=PICO_SIZES + PICO_SEED_SIZES, steps=4000, batch_size=16,
+    seq_len=512,
     save_steps=(0, 64, 256, 512, 1000, 2000, 4000),
 )
 PICO_SCRATCHPAD = Recipe(

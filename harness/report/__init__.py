@@ -76,7 +76,8 @@ def build_report(results_dir: str | os.PathLike[str], x_axis: str = "params", *,
     from harness.report import page
     from harness.report.figure_writer import FigureWriter, default_workers
     from harness.report.scale import scale_section
-    from harness.report.section import Figures, Inputs
+    from harness.report.section import Figures, Inputs, nonempty
+    from harness.report.sections.equal_loss import equal_loss_section
 
     axis = scale_axis(x_axis)
     results_dir = Path(results_dir)
@@ -105,8 +106,9 @@ def build_report(results_dir: str | os.PathLike[str], x_axis: str = "params", *,
     info = page.PageInfo("Emergence report", str(results_dir), max(scored) if any(scored) else "–")
     index = report_dir / "index.html"
     scale = scale_section(results_dir, report_dir, scale_x)  # every checkpoint on each axis
+    equal = equal_loss_section(results_dir, report_dir, runs, cache, n_boot, seed)
     atomic_write_text(index, page.render_page(info, gathered, figures, inputs,
-                                              extra=(scale,) if scale else ()))
+                                              extra=nonempty([scale, equal])))
     atomic_write_text(report_dir / "summary.md", page.render_summary(
         str(results_dir), gathered, figures, _link_prefix(report_dir), inputs))
     return index
