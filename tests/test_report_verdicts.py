@@ -29,7 +29,7 @@ def test_seed_variants_fold_into_one_point_and_a_band():
     runs = [_run(size, seed) for size in PARAMS for seed in EXACT_MATCH]
     block = build_blocks(runs)[0]
     series = block.size_series[0]
-    assert len(series.runs) == 9  # the size series holds every seed: three models per size
+    assert len(series.runs) == 3  # one point per size: the unseeded runs; the seeds are its band
     view = seed_view(block, series)
     assert [run.model for run in view.series.runs] == ["pico-16k", "pico-56k", "pico-232k"]
     assert view.series.x == (16_000.0, 56_000.0, 232_000.0)

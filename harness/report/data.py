@@ -253,10 +253,19 @@ def _placed(group: str, finals: Sequence[Run], axis: ScaleAxis) -> tuple[list[Ru
     return sorted(placed, key=lambda run: (axis.x(run), run.model)), tuple(notes)
 
 
+def _is_seed_variant(model: str, models: Iterable[str]) -> bool:
+    """`pico-s2-56k` beside `pico-56k`: another seed of a model that is there."""
+    base, seed = split_seed(model)
+    return seed is not None and base in models
+
+
 def _size_series(group: str, runs: Sequence[Run], axis: ScaleAxis) -> tuple[Series | None, tuple[str, ...]]:
     """The group's size series on `axis` (None when no model has a position on it), and notes
     naming the models left out."""
-    finals, notes = _placed(group, [_final(same) for same in _by(runs, lambda r: r.model).values()], axis)
+    models = _by(runs, lambda r: r.model)
+    # a seed variant is its unseeded model's band (harness.report.analysis.seed_view), not a point
+    finals, notes = _placed(group, [_final(same) for model, same in models.items()
+                                    if not _is_seed_variant(model, models)], axis)
     if not finals:
         return None, notes
     steps = {run.revision for run in finals}
@@ -313,8 +322,7 @@ def _block(key: tuple[str, int, str], block_runs: Sequence[Run], axis: ScaleAxis
     for g in names:
         models = _by(groups[g], lambda r: r.model)
         for model in sorted(models, key=lambda m: (models[m][0].params(axis.key), m)):
-            base, seed = split_seed(model)
-            if seed is not None and base in models:
+            if _is_seed_variant(model, models):
                 continue  # a seed variant is the band of its unseeded model's series
             step = _step_series(g, model, models[model])
             step_series += [step] if step is not None else []
