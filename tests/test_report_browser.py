@@ -53,13 +53,19 @@ def _marks(page) -> int:
     }""")
 
 
-def test_page_renders_headlines_matrix_and_a_reacting_explorer(page_url, browser):
+def _open(browser, page_url: str):
+    """The page, once the explorer has drawn, and the list its console and page errors go to."""
     page = browser.new_page(viewport={"width": 1280, "height": 1400})
     errors: list[str] = []
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.goto(page_url)
     page.wait_for_selector("#explorer-chart canvas, #explorer-chart svg", timeout=20_000)
+    return page, errors
+
+
+def test_page_renders_headlines_matrix_and_a_reacting_explorer(page_url, browser):
+    page, errors = _open(browser, page_url)
     # the first screen: headline panels, each with its figure loaded, then the matrix
     headlines = page.locator(".headline")
     assert headlines.count() >= 1
@@ -133,12 +139,7 @@ def test_value_tables_are_drawn_from_the_json_block(page_url, browser):
 def test_explorer_draws_against_each_x_axis(page_url, browser):
     """Every x axis of the explorer's selector draws without an error; training compute (known
     for the synthetic family from its recipe) gives another picture than parameters."""
-    page = browser.new_page(viewport={"width": 1280, "height": 1400})
-    errors: list[str] = []
-    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(page_url)
-    page.wait_for_selector("#explorer-chart canvas, #explorer-chart svg", timeout=20_000)
+    page, errors = _open(browser, page_url)
     select = page.locator("#explorer-chart select").nth(2)  # task, metric, x axis, shots, labels
     options = select.locator("option").all_inner_texts()
     assert options == ["parameters", "training step", "training compute", "held-out loss (bits per byte)"]
