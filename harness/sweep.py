@@ -43,6 +43,11 @@ log = logging.getLogger(__name__)
 LADDER_FAMILY = LADDER_MODELS
 
 
+def _family_of(alias: str) -> str:
+    """`pico-16k`, `pico-s2-16k` -> `pico`: a trained family's alias without its size."""
+    return split_seed(alias)[0].rsplit("-", 1)[0]
+
+
 def expand(models: str | None = None, family: str | None = None, sizes: str | None = None,
            revisions: str | None = None) -> list[Point]:
     """The points of a sweep from CLI-style arguments.
@@ -71,10 +76,9 @@ def expand(models: str | None = None, family: str | None = None, sizes: str | No
     else:
         # a family's seed variants (pico-s2-16k) are members of it, sizes like any other
         members = {alias: folder for alias, folder in family_aliases().items()
-                   if split_seed(alias)[0].rsplit("-", 1)[0] == family}
+                   if _family_of(alias) == family}
         if not members:
-            known = sorted({split_seed(a)[0].rsplit("-", 1)[0] for a in family_aliases()}
-                           | {"pythia", "ladder"})
+            known = sorted({_family_of(a) for a in family_aliases()} | {"pythia", "ladder"})
             raise HarnessError(f"unknown family {family!r}; known: {', '.join(known)}")
         if sizes:
             wanted = [f"{family}-{s.strip()}" for s in sizes.split(",") if s.strip()]

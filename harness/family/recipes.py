@@ -51,6 +51,10 @@ class Recipe:
         known = ", ".join(s.name for s in self.sizes)
         raise HarnessError(f"family {self.family} has no size {name!r}; its sizes: {known}")
 
+    def init_seed_of(self, size: Size) -> int:
+        """The size's own initialisation seed (a seed variant's), else the recipe's."""
+        return self.init_seed if size.init_seed is None else size.init_seed
+
     def to_json(self) -> dict:
         record = asdict(self)
         record["mix"] = self.mix.to_json()

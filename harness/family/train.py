@@ -214,7 +214,7 @@ class _Session:
         size, record = self.size, self.record
         return {
             "name": size.name, "layers": size.layers, "d_model": size.d_model, "heads": size.heads,
-            "init_seed": self.recipe.init_seed if size.init_seed is None else size.init_seed,
+            "init_seed": self.recipe.init_seed_of(size),
             "total_params": total, "non_embedding_params": non_embedding,
             "train_time_s": round(record["train_time_s"], 1), "threads": threads,
             "checkpoints": [f"step{s}" for s in self.recipe.save_steps],
@@ -236,7 +236,7 @@ def train_size(recipe: Recipe, size: Size, out: Path, threads: int,
     import torch
 
     torch.set_num_threads(threads)
-    torch.manual_seed(recipe.init_seed if size.init_seed is None else size.init_seed)
+    torch.manual_seed(recipe.init_seed_of(size))
     session = _Session(recipe, size, out)
     if session.resume() and resumed:
         resumed(session.step)
@@ -337,9 +337,8 @@ def train_family(recipe: Recipe, out: Path, jobs: int = 1, sizes: list[str] | No
         "weights": {f"{s['name']}/{c}": _weights_sha256(out / s["name"] / c)
                     for s in ordered for c in s["checkpoints"]},
     }
-    for key in ("harness_commit_note",):
-        if key in previous:
-            manifest[key] = previous[key]
+    if "harness_commit_note" in previous:
+        manifest["harness_commit_note"] = previous["harness_commit_note"]
     atomic_write_text(manifest_path, json.dumps(manifest, indent=1) + "\n")
     return manifest
 

@@ -43,7 +43,7 @@ from harness.emergence import (
 )
 from harness.errors import HarnessError
 from harness.metrics import METRICS, PIECES
-from harness.report.data import Block, Run, ScoreCache, Series, common_examples, score_matrix
+from harness.report.data import Block, Run, ScoreCache, Series, common_examples, score_matrix, seed_number
 
 
 @dataclass(frozen=True)
@@ -89,11 +89,11 @@ class SeededSeries:
         or not measured; NaN at a point with one seed)."""
         if not self.members:
             return None
-        seeds = sorted({_seed_number(run) for point in self.members for run in point})
+        seeds = sorted({seed_number(run.model) for point in self.members for run in point})
         values = np.full((len(seeds), len(self.members)), np.nan)
         for col, point in enumerate(self.members):
             for run in point:
-                values[seeds.index(_seed_number(run)), col] = run.mean(metric)
+                values[seeds.index(seed_number(run.model)), col] = run.mean(metric)
         counts = (~np.isnan(values)).sum(axis=0)
         # a metric some seed did not measure gives no band at all, never a narrower one
         if len(seeds) < 2 or (counts != [len(p) for p in self.members]).any() or counts.max() < 2:
@@ -101,27 +101,13 @@ class SeededSeries:
         return seed_band(values)
 
 
-def _seed_number(run: Run) -> int:
-    """The run's seed token (-1 for the unseeded, committed run)."""
-    seed = split_seed(run.model)[1]
-    return -1 if seed is None else seed
-
-
 def seed_view(block: Block, series: Series) -> SeededSeries:
-    """Fold a family's seed variants (`pico-s2-56k`, see `harness.emergence.split_seed`) into one
-    point per size or step: the unseeded run (else the lowest seed) stands for the point. The
-    band needs two seeds at one point at least; points with one seed have none."""
-    points: dict[tuple[str, int | None], list[Run]] = {}
-    for run in series.runs:
-        points.setdefault((split_seed(run.model)[0], run.step), []).append(run)
-    chosen = [min(runs, key=_seed_number) for runs in points.values()]
-    # no seeds: the same object (callers match a result to its series by identity)
-    folded = series if len(chosen) == len(series.runs) else Series(
-        series.kind, series.group, series.name, series.title, tuple(chosen),
-        tuple(series.x[series.runs.index(run)] for run in chosen))
+    """A series (one model per seed group, `harness.report.data`) with each point's runs across
+    the seed variants of its model (`pico-s2-56k`, see `harness.emergence.split_seed`) at its
+    step. The band needs two seeds at one point at least; points with one seed have none."""
     members = tuple(tuple(r for r in block.runs if r.group == run.group and r.step == run.step
-                          and split_seed(r.model)[0] == split_seed(run.model)[0]) for run in chosen)
-    return SeededSeries(folded, members if max(len(point) for point in members) >= 2 else ())
+                          and split_seed(r.model)[0] == split_seed(run.model)[0]) for run in series.runs)
+    return SeededSeries(series, members if max(len(point) for point in members) >= 2 else ())
 
 
 def is_arithmetic_like(block: Block) -> bool:

@@ -253,19 +253,26 @@ def _placed(group: str, finals: Sequence[Run], axis: ScaleAxis) -> tuple[list[Ru
     return sorted(placed, key=lambda run: (axis.x(run), run.model)), tuple(notes)
 
 
-def _is_seed_variant(model: str, models: Iterable[str]) -> bool:
-    """`pico-s2-56k` beside `pico-56k`: another seed of a model that is there."""
-    base, seed = split_seed(model)
-    return seed is not None and base in models
+def seed_number(model: str) -> int:
+    """A model's seed token (`pico-s2-56k`: 2; -1 for the unseeded model), for ordering seeds."""
+    seed = split_seed(model)[1]
+    return -1 if seed is None else seed
+
+
+def _one_per_seed_group(models: dict[str, list[Run]]) -> dict[str, list[Run]]:
+    """The models that stand for their seed group (`pico-56k`, `pico-s2-56k`, ...): the unseeded
+    one, else the lowest seed. The others are its band (harness.report.analysis.seed_view)."""
+    chosen: dict[str, str] = {}
+    for model in sorted(models, key=seed_number):
+        chosen.setdefault(split_seed(model)[0], model)
+    return {model: models[model] for model in models if model in chosen.values()}
 
 
 def _size_series(group: str, runs: Sequence[Run], axis: ScaleAxis) -> tuple[Series | None, tuple[str, ...]]:
     """The group's size series on `axis` (None when no model has a position on it), and notes
     naming the models left out."""
-    models = _by(runs, lambda r: r.model)
-    # a seed variant is its unseeded model's band (harness.report.analysis.seed_view), not a point
-    finals, notes = _placed(group, [_final(same) for model, same in models.items()
-                                    if not _is_seed_variant(model, models)], axis)
+    models = _one_per_seed_group(_by(runs, lambda r: r.model))
+    finals, notes = _placed(group, [_final(same) for same in models.values()], axis)
     if not finals:
         return None, notes
     steps = {run.revision for run in finals}
@@ -320,10 +327,8 @@ def _block(key: tuple[str, int, str], block_runs: Sequence[Run], axis: ScaleAxis
         left_out += notes
     step_series = []
     for g in names:
-        models = _by(groups[g], lambda r: r.model)
+        models = _one_per_seed_group(_by(groups[g], lambda r: r.model))
         for model in sorted(models, key=lambda m: (models[m][0].params(axis.key), m)):
-            if _is_seed_variant(model, models):
-                continue  # a seed variant is the band of its unseeded model's series
             step = _step_series(g, model, models[model])
             step_series += [step] if step is not None else []
     ordered = tuple(sorted(block_runs, key=lambda r: (r.group.startswith(OTHER), r.group, r.params(axis.key),

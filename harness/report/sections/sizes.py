@@ -93,7 +93,7 @@ def metric_figure(block: Block, series_list: Sequence[Series], kind: str, axis: 
                 ax.set_visible(False)
                 continue
             for index, series in enumerate(series_list):
-                view = seed_view(block, series)  # seed variants fold into one point and a band
+                view = seed_view(block, series)  # the seed variants of each point: its band
                 plot.draw_series(ax, view.series, names[col], **plot.style_of(index))
                 band = view.band(names[col])
                 if band is not None:
