@@ -179,3 +179,17 @@ def test_the_ladder_is_one_family_without_known_training_tokens():
         assert (found.family, found.size, found.step, found.tokens_seen) == ("ladder", name, None, None)
         assert index.family_info({"name": name, "revision": "main"})["family"] == "ladder"
     assert lineage("some/hub-model", "main").family is None
+
+
+def test_scale_figure_orders_sizes_that_share_a_parameter_count_by_name():
+    """Seed variants share their size's count: the order (colours, legend) is by name, the same
+    whatever order the rows (or a set of their names) come in."""
+    from harness.report.scale import X_CHOICES, scale_figure
+
+    rows = [{"size": size, "non_embedding_params": 12768, "step": step, "training_compute": 1e9 * (step + 1),
+             "exact_str_match.mean": 0.1 * step}
+            for size in ("pico-s3-16k", "pico-16k", "pico-s2-16k") for step in (1, 2)]
+    for ordered in (rows, rows[::-1]):
+        fig = scale_figure(ordered, "exact_str_match", [X_CHOICES["compute"]], "t")
+        labels = [text.get_text() for text in fig.axes[0].get_legend().get_texts()]
+        assert labels == ["pico-16k", "pico-s2-16k", "pico-s3-16k"]

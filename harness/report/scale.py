@@ -75,8 +75,10 @@ def scale_figure(rows: Sequence[dict[str, Any]], metric: str, axes: Sequence[XCh
 
     fig = Figure(figsize=(4.2 * len(axes), 3.4), layout="constrained")
     panels = fig.subplots(1, len(axes), squeeze=False)[0]
-    sizes = sorted({r["size"] for r in rows}, key=lambda s: next(
-        r["non_embedding_params"] for r in rows if r["size"] == s))
+    # seed variants share their size's parameter count: the name breaks the tie, so the lines'
+    # colours and legend order do not follow the set's (hash-randomised) order from build to build
+    sizes = sorted({r["size"] for r in rows}, key=lambda s: (next(
+        r["non_embedding_params"] for r in rows if r["size"] == s), s))
     for ax, choice in zip(panels, axes):
         for k, size in enumerate(sizes):
             points = [(r[choice.column], r.get(f"{metric}.mean"), r.get("step")) for r in rows
