@@ -128,9 +128,22 @@ def _greedy_loop(backend, context: str, n: int) -> list[int]:
     return out
 
 
-@pytest.mark.parametrize("batch_size", ["1", "2", "auto"])
+def test_cpu_budgets_score_in_short_batches_and_generate_in_long_ones(tiny_model_dir):
+    from harness.models import hf
+
+    auto = load_model(str(tiny_model_dir), batch_size="auto", device="cpu")
+    assert (auto.token_budget, auto.generation_token_budget) == (
+        hf.CPU_TOKEN_BUDGET, hf.CPU_GENERATION_TOKEN_BUDGET)
+    assert hf.CPU_TOKEN_BUDGET < hf.CPU_GENERATION_TOKEN_BUDGET
+    rows = load_model(str(tiny_model_dir), batch_size="3", device="cpu")
+    assert (rows.max_rows, rows.token_budget, rows.generation_token_budget) == (3, None, None)
+
+
+@pytest.mark.parametrize("batch_size", ["1", "2", "auto", "auto-40"])
 def test_batched_greedy_generation_equals_step_by_step_argmax(tiny_model_dir, batch_size):
-    backend = load_model(str(tiny_model_dir), batch_size=batch_size)
+    backend = load_model(str(tiny_model_dir), batch_size=batch_size.split("-")[0])
+    if batch_size == "auto-40":  # a budget that splits the requests over several batches
+        backend.generation_token_budget = 40
     contexts = [r.context for r in REQUESTS[:5]] + ["A", "\nQ: What is 100 minus 1?\nA: "]
     generations = backend.generate([GenRequest(c, 12) for c in contexts])
     for context, generation in zip(contexts, generations):

@@ -35,7 +35,14 @@ from harness.models.registry import ModelSource
 
 log = logging.getLogger(__name__)
 
-CPU_TOKEN_BUDGET = 8192
+# CPU batch sizes, in padded token positions per forward pass. Scoring runs each batch once,
+# and its matrix multiplies (rows x positions by the weights) are fastest at a few thousand
+# rows: at 8,192 the activations leave the cache, and the longer a batch the more padding
+# sorting leaves in it (SmolLM2-135M, 2 cores: emoji_movie 14.5 s at 8,192, 11.1 s at 2,048).
+# Generation's decoding steps multiply one row per sequence, so it wants many sequences per
+# batch (arithmetic, 200 x 16 tokens: 25.2 s at 2,048, 22.7 s at 8,192). `make bench`.
+CPU_TOKEN_BUDGET = 2048
+CPU_GENERATION_TOKEN_BUDGET = 8192
 MIN_TOKEN_BUDGET = 64
 
 
@@ -90,8 +97,10 @@ class HFBackend(LoglikelihoodScoring, GreedyGeneration):
             if self.device.startswith("cuda"):
                 free, _ = torch.cuda.mem_get_info(torch.device(self.device))
                 self.token_budget = int(min(1 << 18, max(1024, free // (2 << 20))))
+                self.generation_token_budget = self.token_budget
             else:
                 self.token_budget = CPU_TOKEN_BUDGET
+                self.generation_token_budget = CPU_GENERATION_TOKEN_BUDGET
         else:
             try:
                 rows = int(batch_size)
@@ -100,7 +109,7 @@ class HFBackend(LoglikelihoodScoring, GreedyGeneration):
                                    f"{batch_size!r}") from None
             if rows < 1:
                 raise HarnessError(f"--batch-size {rows} must be at least 1")
-            self.max_rows, self.token_budget = rows, None
+            self.max_rows, self.token_budget, self.generation_token_budget = rows, None, None
         self.batch_size = str(batch_size)
 
     def close(self) -> None:
@@ -149,6 +158,8 @@ class HFBackend(LoglikelihoodScoring, GreedyGeneration):
                                "batch; use a smaller model, --dtype bfloat16 or a larger GPU")
         if self.token_budget is not None:
             self.token_budget = max(MIN_TOKEN_BUDGET, self.token_budget // 2)
+        if self.generation_token_budget is not None:
+            self.generation_token_budget = max(MIN_TOKEN_BUDGET, self.generation_token_budget // 2)
         if self.max_rows is not None:
             self.max_rows = max(1, self.max_rows // 2)
         log.warning("CUDA out of memory; retrying with a token budget of %s and %s rows",

@@ -5,7 +5,7 @@ it stops: at an end-of-sequence token, at its token budget, or once the request'
 says the post-processed answer can no longer change.
 
 Uses from `HFBackend`: `model`, `tokenizer`, `device`, `eos_ids`, `start_id`, `max_length`,
-`token_budget`, `max_rows`, `_left_pad`, `_split_after_oom`, `_cache_of`, `_cache_arg`.
+`generation_token_budget`, `max_rows`, `_left_pad`, `_split_after_oom`, `_cache_of`, `_cache_arg`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class GreedyGeneration:
             contexts.append(ids[-room:] if len(ids) > room else ids)
         results: list[Generation | None] = [None] * len(requests)
         batches = plan_batches([len(c) + r.max_new_tokens for c, r in zip(contexts, requests)],
-                               self.token_budget, self.max_rows)
+                               self.generation_token_budget, self.max_rows)
         queue = [list(b) for b in batches]
         while queue:
             batch = queue.pop(0)
