@@ -6,6 +6,7 @@ prompt strings, in one run. Timings, peak memory, and agreement of the two engin
     python scripts/bench.py --quick               # smoke run on tiny subsets (minutes on CPU)
     python scripts/bench.py --model path/to/checkpoint --repeats 5
     python scripts/bench.py --workloads emoji_mc,arith_loglik --limit 20
+    python scripts/bench.py --render results/bench/bench.json   # tables again, nothing measured
 
 Needs the optional extra: pip install -e ".[bench]" (lm-eval 0.4.x). Writes
 results/bench/bench.json and bench.md (--out) and prints the markdown.
@@ -424,13 +425,23 @@ def run(config: BenchConfig) -> dict:
 
 
 def overall(workloads: list[dict]) -> dict | None:
-    """The workloads together: the sum of each engine's median times (the same work for both)."""
+    """The workloads together: the sum of each engine's median times (the same work for both).
+
+    With the utilisation of every workload, also the bound the machine sets: each workload's
+    model FLOPs at its own measured matmul ceiling is the least time any engine doing that work
+    could take, so lm-eval's time over the sum of those is the largest ratio reachable here."""
     if not workloads:
         return None
     ours = sum(w["ours"]["median_s"] for w in workloads)
     theirs = sum(w["lmeval"]["median_s"] for w in workloads)
-    return {"workloads": [w["name"] for w in workloads], "ours_s": ours, "lmeval_s": theirs,
-            "ratio": theirs / ours}
+    result = {"workloads": [w["name"] for w in workloads], "ours_s": ours, "lmeval_s": theirs,
+              "ratio": theirs / ours}
+    shares = [w.get("utilisation") for w in workloads]
+    if all(shares):
+        floor = sum(s["model_flops"] / s["matmul_ceiling"] for s in shares)
+        result["at_ceiling"] = {"ours_floor_s": floor, "ratio_bound": theirs / floor,
+                                "of_bound": floor / ours}
+    return result
 
 
 def _git_commit() -> str | None:
@@ -475,6 +486,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--peak-tflops", type=float, default=None,
         help="dense bf16 peak of the GPU for MFU (default: from the device name)")
     add("--keep", action="store_true", help="keep the work folder (configs, logs)")
+    add("--render", type=Path, metavar="BENCH_JSON",
+        help="rewrite bench.md (and the derived overall) from a stored bench.json; measures nothing")
     # internal: the worker processes
     add("--worker", help=argparse.SUPPRESS)
     add("--build-model", help=argparse.SUPPRESS)
@@ -518,6 +531,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.build_model:
         gpu.build_random_model(args.build_model, args.into, args.tokenizer)
+        return 0
+    if args.render:  # tables again from a stored run: nothing is measured
+        bench = json.loads(args.render.read_text(encoding="utf-8"))
+        bench["overall"] = overall(bench["workloads"])
+        print(write(bench, args.render.parent))
         return 0
     try:
         bench = run(config_from_args(args))

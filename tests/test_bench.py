@@ -259,6 +259,31 @@ def test_utilisation_and_fewshot_tables():
                         "lmeval_ms_per_doc": 100.0, "ratio": 4.0, "utilisation": share,
                         "max_abs_delta": 2e-5}]
     text = report.render_markdown(fake)
-    assert "| emoji_mc | 0.10 | 100.0 | 200.0 | 50% | 160.0 | 62% | 12% | 2.00x |" in text
+    # lm-eval at 12.5% of the ceiling: an engine at the ceiling would be 8x faster than it
+    assert "| emoji_mc | 0.10 | 100.0 | 200.0 | 50% | 160.0 | 62% | 12% | 2.00x | 8.00x |" in text
     assert "## Few-shot cost" in text
     assert "| arith_loglik | 3 | 4 | 100 | 25 | 100 | 4.00x | 50% | 2.0e-05 |" in text
+
+
+def test_overall_bound_at_the_ceiling():
+    """The least time the work can take is each workload's model FLOPs at its own ceiling; lm-eval's
+    total over that is the largest reachable ratio, and the markdown says so."""
+    bench = _load_bench_script()
+    ceiling = {"matmul": {"flops_per_s": 200e9}, "raw_forward": {"flops_per_s": 160e9}}
+    first, second = _fake_bench({"skipped": "x"})["workloads"][0], None
+    first = {**first, "ours": {**first["ours"], "median_s": 2.0},
+             "lmeval": {**first["lmeval"], "median_s": 8.0}}
+    first["utilisation"] = bench.utilisation(200e9, ceiling, 2.0, 8.0)  # floor 1 s
+    second = {**first, "name": "other", "ours": {**first["ours"], "median_s": 3.0},
+              "lmeval": {**first["lmeval"], "median_s": 4.0}}
+    second["utilisation"] = bench.utilisation(400e9, ceiling, 3.0, 4.0)  # floor 2 s
+    total = bench.overall([first, second])
+    assert total["ratio"] == pytest.approx(12 / 5)
+    assert total["at_ceiling"] == pytest.approx(
+        {"ours_floor_s": 3.0, "ratio_bound": 4.0, "of_bound": 0.6})
+    assert "at_ceiling" not in bench.overall([first, {**second, "utilisation": None}])
+    fake = _fake_bench({"skipped": "x"})
+    fake["overall"] = total
+    text = report.render_markdown(fake)
+    assert "at least 3.00 s, so no engine can be more than 4.00x faster than lm-eval" in text
+    assert "ours runs at 60% of that bound" in text

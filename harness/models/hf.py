@@ -38,9 +38,9 @@ log = logging.getLogger(__name__)
 # CPU batch sizes, in padded token positions per forward pass. Scoring runs each batch once,
 # and its matrix multiplies (rows x positions by the weights) are fastest at a few thousand
 # rows: at 8,192 the activations leave the cache, and the longer a batch the more padding
-# sorting leaves in it (SmolLM2-135M, 2 cores: emoji_movie 14.5 s at 8,192, 11.1 s at 2,048).
-# Generation's decoding steps multiply one row per sequence, so it wants many sequences per
-# batch (arithmetic, 200 x 16 tokens: 25.2 s at 2,048, 22.7 s at 8,192). `make bench`.
+# sorting leaves in it (SmolLM2-135M, 2 cores: emoji_movie 14.4-15.4 s at 8,192, 11.0-11.4 s
+# at 2,048). Generation's decoding steps multiply one row per sequence, so it wants many
+# sequences per batch (arithmetic, 200 x 16 tokens: 24.8-25.5 s at 2,048, 22.7-24.2 s at 8,192).
 CPU_TOKEN_BUDGET = 2048
 CPU_GENERATION_TOKEN_BUDGET = 8192
 MIN_TOKEN_BUDGET = 64
