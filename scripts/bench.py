@@ -268,7 +268,7 @@ def run_gpu(config: BenchConfig, workers: Workers, tmp: Path, state: dict) -> di
     shots = 2  # 2-shot arithmetic prompts: ~150 tokens, near the 128 of DESIGN's measurement
     workload = wl.target_loglik("gpu_target", config.arith_tasks, config.gpu_requests, shots=shots)
     path = prepare(workload, tmp)
-    name, peak, rows = None, None, []
+    name, peak, rows, drifts = None, None, [], []
     for shape_name in config.gpu_shapes:
         folder = tmp / "gpu" / shape_name
         built = subprocess.run([sys.executable, str(SCRIPT), "--build-model", shape_name,
@@ -278,13 +278,22 @@ def run_gpu(config: BenchConfig, workers: Workers, tmp: Path, state: dict) -> di
             raise BenchError(f"building the random {shape_name} model failed:\n"
                              + built.stderr[-2000:])
         shape = json.loads((folder / "bench_shape.json").read_text())
-        ours = workers.run(job_for(config, "ours", str(folder), [path], tmp, dtype="bfloat16",
-                                   device="cuda", batch_size="auto"))
+        # the weights are saved in bf16, so both runs use the same weights: the drift is the
+        # arithmetic's alone
+        runs = {}
+        for dtype in ("float32", "bfloat16"):
+            runs[dtype] = workers.run(job_for(config, "ours", str(folder), [path], tmp,
+                                              dtype=dtype, device="cuda", batch_size="auto"))
+        ours = runs["bfloat16"]
         tokens = ours["runs"][0]["request_tokens"]
         name = ours.get("device_name", "an unnamed device")
         # None (no MFU) for a GPU missing from the table and no --peak-tflops
         peak = config.gpu_peak_tflops or gpu.peak_tflops(name)
+        rows.append(gpu.throughput_row(shape, "ours", runs["float32"], tokens,
+                                       gpu.peak_tflops(name, "float32"), dtype="float32"))
         rows.append(gpu.throughput_row(shape, "ours", ours, tokens, peak))
+        drifts.append({"shape": shape_name, **compare.drift(runs["float32"]["runs"][0]["outputs"],
+                                                            ours["runs"][0]["outputs"])})
         if importlib.util.find_spec("lm_eval") is not None:
             theirs = workers.run(job_for(config, "lmeval", str(folder), [path], tmp,
                                          dtype="bfloat16", device="cuda",
@@ -295,7 +304,7 @@ def run_gpu(config: BenchConfig, workers: Workers, tmp: Path, state: dict) -> di
         say(f"gpu {shape_name}: " + ", ".join(f"{r['engine']} {r['tokens_per_s']:,.0f} tok/s"
                                               for r in rows if r["shape"] == shape_name))
     return {"device_name": name, "peak_tflops": peak, "shots": shots,
-            "n_requests": len(workload.docs), "rows": rows}
+            "n_requests": len(workload.docs), "rows": rows, "bf16_drift": drifts}
 
 
 # ------------------------------------------------------------------ the run

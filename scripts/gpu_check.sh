@@ -8,7 +8,9 @@
 # 2. `harness eval` in float32 and bfloat16 on a randomly initialised GPT-NeoX with
 #    Pythia-410m's dimensions (weights do not matter for the code path; the tokenizer is the
 #    pico family's character tokenizer, so no download), with wall time and peak GPU memory;
-# 3. the GPU section of the benchmark (tokens/s and MFU of log-likelihood scoring, bf16).
+# 3. the GPU section of the benchmark: tokens/s, MFU and peak GPU memory of log-likelihood
+#    scoring on Pythia-160m/410m/1.4b shapes in float32 and bfloat16 (ours; lm-eval in bf16),
+#    and the bf16 drift (|delta log-prob| and greedy flips against float32).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-gpu_check}

@@ -178,9 +178,17 @@ def test_markdown_tables():
            "n_requests": 2000, "rows": [{"shape": "pythia-160m", "non_embedding_params": 85e6,
                                          "engine": "ours", "median_s": 1.0,
                                          "tokens_per_s": 1e6, "mfu": 0.17, "gpu_peak_mb": 2e3,
-                                         "load_s": 2.0}]}
+                                         "load_s": 2.0},
+                                        {"shape": "pythia-160m", "non_embedding_params": 85e6,
+                                         "engine": "ours", "dtype": "float32", "median_s": 4.0,
+                                         "tokens_per_s": 2.5e5, "mfu": 0.63, "gpu_peak_mb": 3e3,
+                                         "load_s": 2.0}],
+           "bf16_drift": [{"shape": "pythia-160m", "n_values": 2000, "max_abs_delta": 0.031,
+                           "mean_abs_delta": 0.0042, "greedy_flips": 3}]}
     text = report.render_markdown(_fake_bench(gpu))
-    assert "| pythia-160m | 85M | ours | 1.00 | 1,000,000 | 17.0% | 2,000 | 2.00 |" in text
+    assert "| pythia-160m | 85M | ours | bf16 | 1.00 | 1,000,000 | 17.0% | 2,000 | 2.00 |" in text
+    assert "| pythia-160m | 85M | ours | fp32 | 4.00 | 250,000 | 63.0% | 3,000 | 2.00 |" in text
+    assert "| pythia-160m | 2000 | 3.10e-02 | 4.20e-03 | 3 |" in text
 
 
 def test_cli_config_and_errors():
@@ -203,6 +211,19 @@ def test_cli_config_and_errors():
 
     assert gpu.peak_tflops("NVIDIA H100 80GB HBM3") == 989.0
     assert gpu.peak_tflops("NVIDIA H100 PCIe") == 756.0 and gpu.peak_tflops("a toaster") is None
+    assert gpu.peak_tflops("NVIDIA H200", "float32") == 67.0
+    assert gpu.peak_tflops("NVIDIA A100-SXM4-80GB", "float32") == 19.5
+
+
+def test_bf16_drift_hand_computed():
+    reference = [{"logprobs": [-1.0, -2.0], "greedy": [True, False]},
+                 {"logprobs": [-0.5], "greedy": [True]}]
+    other = [{"logprobs": [-1.25, -2.0], "greedy": [True, True]},
+             {"logprobs": [-0.25], "greedy": [False]}]
+    assert compare.drift(reference, other) == pytest.approx(
+        {"n_values": 3, "max_abs_delta": 0.25, "mean_abs_delta": 0.5 / 3, "greedy_flips": 2})
+    with pytest.raises(ValueError):  # runs of different lengths are not comparable
+        compare.drift(reference, other[:1])
 
 
 @pytest.mark.skipif(importlib.util.find_spec("lm_eval") is None,

@@ -27,6 +27,18 @@ def max_abs_delta(ours: Sequence[dict], theirs: Sequence[dict]) -> dict:
     return worst
 
 
+def drift(reference: Sequence[dict], other: Sequence[dict]) -> dict:
+    """How far one run's log-probs move from a reference run's (bf16 against float32): the
+    largest and mean |difference| over every (doc, continuation), and how many continuations
+    change their all-greedy flag."""
+    deltas, flips = [], 0
+    for a, b in zip(reference, other, strict=True):
+        deltas += [abs(x - y) for x, y in zip(a["logprobs"], b["logprobs"], strict=True)]
+        flips += sum(x != y for x, y in zip(a["greedy"], b["greedy"], strict=True))
+    return {"n_values": len(deltas), "max_abs_delta": max(deltas, default=0.0),
+            "mean_abs_delta": statistics.fmean(deltas) if deltas else 0.0, "greedy_flips": flips}
+
+
 def token_count_mismatches(ours: Sequence[dict], theirs: Sequence[dict]) -> list[tuple[int, int]]:
     """(doc, continuation) pairs whose continuation token counts differ (None: not known)."""
     return [(d, c) for d, (a, b) in enumerate(zip(ours, theirs, strict=True))

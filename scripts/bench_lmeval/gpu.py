@@ -27,6 +27,13 @@ PEAK_BF16_TFLOPS = (
 )
 
 
+# Dense float32 peaks (CUDA cores, no TF32: torch's default for float32 matmuls), TFLOP/s.
+PEAK_FP32_TFLOPS = (
+    ("H200", 67.0), ("H100 PCIe", 51.0), ("H100", 67.0), ("GH200", 67.0),
+    ("A100", 19.5), ("L40S", 91.6), ("L4", 30.3), ("A10", 31.2),
+)
+
+
 def shape_dims(shape: str) -> tuple[int, int, int]:
     """(hidden, layers, heads) of a Pythia name, or of a custom "d<hidden>l<layers>h<heads>"."""
     if shape in PYTHIA_SHAPES:
@@ -51,8 +58,9 @@ def unavailable_reason() -> str | None:
     return None
 
 
-def peak_tflops(device_name: str) -> float | None:
-    for key, value in PEAK_BF16_TFLOPS:
+def peak_tflops(device_name: str, dtype: str = "bfloat16") -> float | None:
+    """The data-sheet dense peak of the device for `dtype` (bfloat16 or float32), or None."""
+    for key, value in PEAK_FP32_TFLOPS if dtype == "float32" else PEAK_BF16_TFLOPS:
         if key.lower() in device_name.lower():
             return value
     return None
@@ -88,8 +96,8 @@ def build_random_model(shape: str, folder: Path, tokenizer_source: str) -> dict:
 
 
 def throughput_row(shape: dict, engine: str, record: dict, request_tokens: int,
-                   peak: float | None) -> dict:
-    """tokens/s over the median repeat, and MFU = 2 N tokens/s / peak (forward only)."""
+                   peak: float | None, dtype: str = "bfloat16") -> dict:
+    """tokens/s over the median repeat, and MFU = 2 N tokens/s / peak of `dtype` (forward only)."""
     import statistics
 
     run = record["runs"][0]
@@ -98,6 +106,7 @@ def throughput_row(shape: dict, engine: str, record: dict, request_tokens: int,
     mfu = (2 * shape["non_embedding_params"] * tokens_per_s / (peak * 1e12)
            if peak and tokens_per_s else None)
     return {"shape": shape["shape"], "non_embedding_params": shape["non_embedding_params"],
-            "engine": engine, "median_s": median_s, "wall_s": run["wall_s"],
+            "engine": engine, "dtype": dtype, "peak_tflops": peak, "median_s": median_s,
+            "wall_s": run["wall_s"],
             "tokens": request_tokens, "tokens_per_s": tokens_per_s, "mfu": mfu,
             "gpu_peak_mb": run.get("gpu_peak_mb"), "load_s": record["load_s"]}

@@ -159,24 +159,34 @@ def gpu_section(gpu: dict) -> str:
         return f"GPU section skipped: {gpu['skipped']}"
     tokens = next((r["tokens"] for r in gpu["rows"] if r.get("tokens")), None)
     per_request = f", {tokens / gpu['n_requests']:.0f} tokens each on average" if tokens else ""
-    head = (f"{gpu['device_name']}, bf16, log-likelihood of targets after {gpu['shots']}-shot "
+    head = (f"{gpu['device_name']}, log-likelihood of targets after {gpu['shots']}-shot "
             f"arithmetic prompts ({gpu['n_requests']} requests{per_request}). Models: randomly "
             "initialised "
-            "GPT-NeoX with Pythia's shapes (weights do not matter for speed). tokens/s counts "
-            "context + target tokens of every request; MFU = 2 x N x tokens/s / "
-            + (f"{gpu['peak_tflops']:g} TFLOP/s (dense bf16 peak)" if gpu.get("peak_tflops")
-               else "the dense bf16 peak, unknown for this device (pass --peak-tflops)")
-            + ", N = non-embedding parameters "
+            "GPT-NeoX with Pythia's shapes, weights stored in bf16 (weights do not matter for "
+            "speed). tokens/s counts context + target tokens of every request; MFU = 2 x N x "
+            "tokens/s / the dtype's dense peak ("
+            + (f"bf16 {gpu['peak_tflops']:g} TFLOP/s" if gpu.get("peak_tflops")
+               else "bf16 unknown for this device: pass --peak-tflops")
+            + "; float32 without TF32, as torch runs it by default), N = non-embedding parameters "
             "(input and output embeddings excluded; attention's sequence term and the "
             "log-softmax are not counted). lm-eval also runs the output layer and a float32 "
             "log-softmax at every position, ours only where a continuation token is scored.")
     rows = [[r["shape"], _millions(r["non_embedding_params"]), r["engine"],
+             {"float32": "fp32", "bfloat16": "bf16"}.get(r.get("dtype", "bfloat16"), r.get("dtype")),
              seconds(r.get("median_s")), f"{r['tokens_per_s']:,.0f}" if r.get("tokens_per_s")
              else DASH, DASH if r.get("mfu") is None else f"{100 * r['mfu']:.1f}%",
              megabytes(r.get("gpu_peak_mb")), seconds(r.get("load_s"))]
             for r in gpu["rows"]]
-    return head + "\n\n" + table(("shape (random init)", "N", "engine", "time (s)", "tokens/s",
-                                  "MFU", "peak GPU MB", "load (s)"), rows)
+    text = head + "\n\n" + table(("shape (random init)", "N", "engine", "dtype", "time (s)",
+                                  "tokens/s", "MFU", "peak GPU MB", "load (s)"), rows)
+    if gpu.get("bf16_drift"):
+        text += ("\n\nbf16 against float32 (ours, the same bf16-stored weights): |Δ log-prob| "
+                 "of every target, and targets whose all-greedy flag flips.\n\n" + table(
+                     ("shape", "targets", "max abs Δ", "mean abs Δ", "greedy flips"),
+                     [[d["shape"], str(d["n_values"]), f"{d['max_abs_delta']:.2e}",
+                       f"{d['mean_abs_delta']:.2e}", str(d["greedy_flips"])]
+                      for d in gpu["bf16_drift"]]))
+    return text
 
 
 def _repeats(bench: dict) -> str:
