@@ -24,12 +24,22 @@ from harness.report.html import table
 from harness.report.page_data import packed_section, page_data, render_data
 from harness.report.script import PAGE_SCRIPT
 from harness.report.section import Figures, Inputs, PageSection
-from harness.report.sections import calibration, explorer, headline, relabel, scratchpad, shots, sizes
+from harness.report.sections import (
+    calibration,
+    explorer,
+    headline,
+    relabel,
+    scratchpad,
+    shots,
+    sidebyside,
+    sizes,
+)
 from harness.report.text import anchor, esc, format_count
 
-# The sections after "every task setting", in page order: each gathers, draws, renders and
-# writes its summary.md lines through the same four functions (`harness.report.section`).
-AXIS_SECTIONS = (shots, calibration, scratchpad, relabel)
+# The sections after "every task setting", in page order (every metric side by side first): each
+# gathers, draws, renders and writes its summary.md lines through the same four functions
+# (`harness.report.section`).
+AXIS_SECTIONS = (sidebyside, shots, calibration, scratchpad, relabel)
 
 CSS = """
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1a1a1a;

@@ -1,7 +1,7 @@
 """What every section of the report shares: its inputs, its figures and its place on the page.
 
-A section (`harness.report.sections.*`: sizes, shots, calibration, scratchpad, relabel, and the
-headline and explorer at the top) is one module that takes `Inputs` and goes
+A section (`harness.report.sections.*`: sizes, side by side, shots, calibration, scratchpad,
+relabel, and the headline and explorer at the top) is one module that takes `Inputs` and goes
 
     gather(inputs) -> items            pure: frozen dataclasses of runs, series and statistics
     draw(items, writer, inputs)        schedules its figures; returns [Drawn(owner, figure)]
