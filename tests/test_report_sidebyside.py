@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -128,3 +129,20 @@ def test_the_page_and_summary_carry_the_section(results: Path, tmp_path: Path):
     assert item.sentence.replace("→", "&rarr;") in page or html.escape(item.sentence) in page
     summary = (tmp_path / "report" / "summary.md").read_text(encoding="utf-8")
     assert "## Every metric side by side" in summary and f"- {item.sentence}" in summary
+    assert (tmp_path / "report" / f"fig-{item.slug}.png").exists() and f"fig-{item.slug}.png" in summary
+
+
+def test_the_figure_adds_a_held_out_loss_row_for_models_measured_on_one_text(results: Path):
+    item = next(item for item in _items(results) if item.unit == LONE)
+    assert sidebyside._loss_rows(item) == []
+    assert len(sidebyside.side_figure(item).axes) == len(item.metrics)  # one row: no loss
+    measured = [(0.9, "loss/reference"), (0.8, "loss/reference"), (0.5, "loss/other")]
+    rows = tuple(replace(row, run=replace(row.run, heldout_bpb=bpb, heldout_task=text))
+                 for row, (bpb, text) in zip(item.rows, measured))
+    with_loss = replace(item, rows=rows)
+    assert [row.run.heldout_bpb for row in sidebyside._loss_rows(with_loss)] == [0.9, 0.8]  # one text
+    fig = sidebyside.side_figure(with_loss)
+    assert len(fig.axes) == 2 * len(item.metrics)
+    loss_panel = fig.axes[len(item.metrics)]  # first panel of the second row: exact_str_match
+    xs = sorted(loss_panel.lines[0].get_xdata())
+    assert np.allclose(xs, [1 / 0.9, 1 / 0.8])  # x = 1/bpb: lower loss to the right

@@ -9,8 +9,12 @@ task whose subtasks are integer problems (arithmetic) is one unit: each metric i
 the subtasks every model of the series ran, unweighted, and the table says how many. One
 sentence per unit says in numbers how each metric moves from the first model to the last.
 
+Drawn: per unit, one panel per metric against the report's x axis and, below, against held-out
+bits per byte when two or more of its models have one on the same text (lower loss to the
+right), so a cross-family series reads against loss as well as size.
+
 Every number is a summary's mean (no re-scoring); the per-subtask values, CIs and verdicts are
-in the task settings above. No figures: the task settings draw these metrics against scale.
+in the task settings above.
 """
 
 from __future__ import annotations
@@ -18,13 +22,19 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from harness.report.analysis import is_arithmetic_like
-from harness.report.axes import ScaleAxis
+from harness.report.axes import ScaleAxis, scale_axis
 from harness.report.data import Block, Run, Series, slugify
-from harness.report.html import sentences_html, table
-from harness.report.section import Drawn, Figures, Inputs, PageSection
+from harness.report.html import figures_html, sentences_html, table
+from harness.report.section import Drawn, FigureFile, Figures, Inputs, PageSection
 from harness.report.text import esc, format_count, format_value
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from harness.report.figure_writer import FigureWriter
 
 # The metrics side by side, in column order: exact match (three ways), multiple choice,
 # log-likelihood, partial credit, the answer regex.
@@ -137,8 +147,57 @@ def gather(inputs: Inputs) -> tuple[SideBySide, ...]:
     return tuple(item for item in found if item is not None)
 
 
-def draw(items: Sequence[SideBySide], writer: object, inputs: Inputs) -> list[Drawn]:
-    return []  # the task settings draw every one of these metrics against scale
+def _loss_rows(item: SideBySide) -> list[Row]:
+    """The rows with a held-out loss on the text most of them were measured on (two or more)."""
+    texts = [row.run.heldout_task for row in item.rows if row.run.heldout_bpb is not None]
+    if not texts:
+        return []
+    text = max(set(texts), key=lambda t: (texts.count(t), str(t)))
+    rows = [row for row in item.rows if row.run.heldout_bpb is not None and row.run.heldout_task == text]
+    return rows if len(rows) >= 2 else []
+
+
+def side_figure(item: SideBySide) -> Figure | None:
+    """Each metric against the x axis (top) and, where two models have one, held-out loss (bottom)."""
+    from harness.report import plotting as plot
+
+    loss = scale_axis("loss")
+    lines = [(item.axis, list(item.rows))]
+    if item.axis.key != "loss" and _loss_rows(item):
+        lines.append((loss, _loss_rows(item)))
+    fig = plot.new_figure(plot.width_for(len(item.metrics), 2.6), plot.ROW_IN * len(lines) + 1.0)
+    grid = fig.subplots(len(lines), len(item.metrics), squeeze=False)
+    for r, (axis, rows) in enumerate(lines):
+        xs = [axis.x(row.run) for row in rows]
+        for c, metric in enumerate(item.metrics):
+            ax = grid[r][c]
+            points = sorted((x, row.values[item.metrics.index(metric)]) for x, row in zip(xs, rows)
+                            if x is not None and not math.isnan(row.values[item.metrics.index(metric)]))
+            if points:
+                ax.plot(*zip(*points), color=plot.OKABE_ITO[r], marker=plot.MARKERS[r], linewidth=1.6,
+                        markersize=5)
+            plot.set_x(ax, "params", [x for x in xs if x is not None], axis)
+            plot.set_y(ax, metric)
+            if c == 0:  # one label a row: the panels are narrow
+                ax.set_xlabel(axis.short_label)
+            if r == 0:
+                ax.set_title(plot.metric_title(metric), fontsize=8)
+    below = (f"; below, against held-out bits per byte on {lines[1][1][0].run.heldout_task} (lower loss to "
+             "the right)" if len(lines) > 1 else "")
+    plot.wrapped_title(fig, f"{item.title}: every metric against {item.axis.label}{below} "
+                       f"({', '.join(row.run.model for row in item.rows)})")
+    return fig
+
+
+def draw(items: Sequence[SideBySide], writer: FigureWriter, inputs: Inputs) -> list[Drawn]:
+    drawn = []
+    for item in items:
+        stem = f"fig-{item.slug}"
+        writer.write(stem, side_figure, item)
+        with_loss = " and held-out loss" if item.axis.key != "loss" and _loss_rows(item) else ""
+        drawn.append(Drawn(item, FigureFile(stem, f"{item.title}: every metric against {item.axis.label}"
+                                            f"{with_loss}")))
+    return drawn
 
 
 def _header(item: SideBySide) -> list[str]:
@@ -168,6 +227,7 @@ def render(items: Sequence[SideBySide], figures: Figures, inputs: Inputs) -> Pag
     for item in items:
         parts.append(f'<h3 id="{esc(item.slug)}">{esc(item.title)}</h3>')
         parts.append(sentences_html([item.sentence]))
+        parts.append(figures_html(figures.of(item)))
         parts.append(table([esc(h) for h in _header(item)],
                            [[esc(cell) for cell in _cells(item, row)] for row in item.rows]))
     return PageSection("side-by-side", "Every metric side by side", "\n".join(parts))
@@ -182,4 +242,5 @@ def markdown(items: Sequence[SideBySide], figures: Figures, link_prefix: str) ->
         header = _header(item)
         lines += ["", f"- {item.sentence}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(_cells(item, row)) + " |" for row in item.rows]
+        lines += ["", *(f"![{f.caption}]({link_prefix}{f.png})" for f in figures.of(item))]
     return lines
