@@ -163,8 +163,9 @@ def side_figure(item: SideBySide) -> Figure | None:
 
     loss = scale_axis("loss")
     lines = [(item.axis, list(item.rows))]
-    if item.axis.key != "loss" and _loss_rows(item):
-        lines.append((loss, _loss_rows(item)))
+    measured = _loss_rows(item) if item.axis.key != "loss" else []
+    if measured:
+        lines.append((loss, measured))
     fig = plot.new_figure(plot.width_for(len(item.metrics), 2.6), plot.ROW_IN * len(lines) + 1.0)
     grid = fig.subplots(len(lines), len(item.metrics), squeeze=False)
     for r, (axis, rows) in enumerate(lines):
