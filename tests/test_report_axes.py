@@ -291,7 +291,8 @@ def test_results_without_shots_scratchpad_or_relabelling_render_no_such_section(
     assert names == {"fig-arithmetic-2_digit_addition-shots0-params.png",
                      "fig-headline-arithmetic-2_digit_addition-shots0.png",
                      "fig-calibration-arithmetic-tiny.png",
-                     "fig-reliability-arithmetic-2_digit_addition-shots0-tiny.png"}
+                     "fig-reliability-arithmetic-2_digit_addition-shots0-tiny.png",
+                     "fig-side-arithmetic-shots0-tiny.png"}  # every metric side by side (three sizes)
 
 
 def test_one_model_at_several_shot_counts_gets_gains_without_a_trend(tmp_path):
