@@ -233,6 +233,13 @@ def _final(runs: Sequence[Run]) -> Run:
     return max(runs, key=lambda run: (run.step is None, run.step or 0, run.revision))
 
 
+def loss_text(runs: Sequence[Run]) -> str | None:
+    """The held-out text most of the runs with a held-out loss were measured on (ties: by name);
+    None when none has one. Bits per byte on different texts do not compare."""
+    texts = Counter(run.heldout_task for run in runs if run.heldout_bpb is not None)
+    return max(texts, key=lambda t: (texts[t], str(t))) if texts else None
+
+
 def _placed(group: str, finals: Sequence[Run], axis: ScaleAxis) -> tuple[list[Run], tuple[str, ...]]:
     """The checkpoints with a position on `axis`, sorted by it, and notes naming those left out.
 
@@ -245,7 +252,7 @@ def _placed(group: str, finals: Sequence[Run], axis: ScaleAxis) -> tuple[list[Ru
         notes.append(f"{group}: {', '.join(missing)} left out of the size series: {axis.missing}")
     texts = Counter(run.heldout_task for run in placed) if axis.key == "loss" else Counter()
     if len(texts) > 1:
-        text = max(texts, key=lambda t: (texts[t], str(t)))
+        text = loss_text(placed)
         other = sorted(run.label for run in placed if run.heldout_task != text)
         placed = [run for run in placed if run.heldout_task == text]
         notes.append(f"{group}: {', '.join(other)} left out of the size series: held-out loss measured "

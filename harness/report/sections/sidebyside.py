@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from harness.report.analysis import is_arithmetic_like
 from harness.report.axes import ScaleAxis, scale_axis
-from harness.report.data import Block, Run, Series, slugify
+from harness.report.data import Block, Run, Series, loss_text, slugify
 from harness.report.html import figures_html, sentences_html, table
 from harness.report.section import Drawn, FigureFile, Figures, Inputs, PageSection
 from harness.report.text import esc, format_count, format_value
@@ -149,10 +149,7 @@ def gather(inputs: Inputs) -> tuple[SideBySide, ...]:
 
 def _loss_rows(item: SideBySide) -> list[Row]:
     """The rows with a held-out loss on the text most of them were measured on (two or more)."""
-    texts = [row.run.heldout_task for row in item.rows if row.run.heldout_bpb is not None]
-    if not texts:
-        return []
-    text = max(set(texts), key=lambda t: (texts.count(t), str(t)))
+    text = loss_text([row.run for row in item.rows])
     rows = [row for row in item.rows if row.run.heldout_bpb is not None and row.run.heldout_task == text]
     return rows if len(rows) >= 2 else []
 
